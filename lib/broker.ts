@@ -1,0 +1,134 @@
+import { normalizeConsumeArgs, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey } from './call-options'
+import { encode } from './codec'
+import { Connection } from './connection'
+import { WarrenConsumer } from './consumer'
+import { FST_AMQP_CLOSED } from './errors'
+import type { Log } from './log'
+import type { NormalizedOptions } from './options'
+import { Publisher } from './publisher'
+import { RpcClient } from './rpc'
+import { declareExchange } from './topology'
+import type { ConsumeOptions, Consumer, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
+
+type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
+
+/**
+ * @internal
+ * The framework-agnostic core: one connection, one publishing channel, an RPC
+ * client made on first use, and the consumers. The Fastify plugin wraps it.
+ */
+export class Warren {
+  private state: State = 'idle'
+  private readonly conn: Connection
+  private readonly publisher: Publisher
+  private rpcClient: RpcClient | undefined
+  private readonly consumers = new Set<WarrenConsumer>()
+  private consuming = false
+  private closing: Promise<void> | undefined
+
+  constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
+    this.conn = new Connection(opts, log)
+    this.publisher = new Publisher(this.conn, {
+      name: 'publisher',
+      publishTimeout: opts.publishTimeout,
+      reopenDelay: opts.reconnectDelay,
+      knownExchanges: [opts.exchange],
+      setup: async (ch) => { await declareExchange(ch, opts.exchange, 'topic') }
+    }, log)
+  }
+
+  /** Connects and declares the default exchange; rejects with a coded error. */
+  async connect (): Promise<void> {
+    if (this.state !== 'idle') throw new FST_AMQP_CLOSED('connect() called twice')
+    this.state = 'connecting'
+    try {
+      await this.conn.open()
+      await this.publisher.start()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    if (this.state === 'connecting') this.state = 'connected'
+  }
+
+  /** Starts every consumer registered so far; later ones start at once. */
+  async startConsumers (): Promise<void> {
+    this.consuming = true
+    await Promise.all([...this.consumers].map((c) => c.start()))
+  }
+
+  async publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {
+    assertRoutingKey(routingKey)
+    const o = normalizePublishOptions(options, this.opts)
+    const encoded = encode(body)
+    const messageId = o.messageId ?? Publisher.messageId()
+    await this.publisher.publish(o.exchange, routingKey, encoded.content, {
+      messageId,
+      correlationId: o.correlationId,
+      contentType: o.contentType ?? encoded.contentType,
+      headers: o.headers,
+      persistent: o.persistent,
+      expiration: o.expiration,
+      priority: o.priority,
+      mandatory: o.mandatory,
+      timestamp: Math.floor(Date.now() / 1000)
+    }, o.timeout)
+    return { messageId }
+  }
+
+  async request (routingKey: string, body: unknown, options?: RequestOptions): Promise<any> {
+    assertRoutingKey(routingKey)
+    const o = normalizeRequestOptions(options, this.opts)
+    const encoded = encode(body)
+    if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('request() after close')
+    this.rpcClient ??= new RpcClient(this.conn, {
+      publishTimeout: this.opts.publishTimeout,
+      reopenDelay: this.opts.reconnectDelay,
+      knownExchanges: [this.opts.exchange]
+    }, this.log)
+    return this.rpcClient.request(routingKey, encoded, o)
+  }
+
+  consume (routingKey: string | string[], handler: MessageHandler, options: ConsumeOptions | undefined, thisArg: unknown): Consumer {
+    const spec = normalizeConsumeArgs(routingKey, handler, options, this.opts)
+    if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('consume() after close')
+    const consumer = new WarrenConsumer({
+      conn: this.conn,
+      publisher: this.publisher,
+      log: this.log,
+      reopenDelay: this.opts.reconnectDelay,
+      closeTimeout: this.opts.closeTimeout
+    }, spec, handler, thisArg)
+    this.consumers.add(consumer)
+    if (this.consuming) {
+      consumer.start().catch((err: Error) => this.log.error({ err, queue: consumer.queue }, 'amqp consumer could not start'))
+    }
+    return consumer
+  }
+
+  /** Cancels every consumer and waits for their handlers in flight. */
+  async stopConsumers (): Promise<void> {
+    this.consuming = false
+    await Promise.all([...this.consumers].map((c) => c.cancel()))
+  }
+
+  /**
+   * Shuts down in order: consumers (drained), pending requests (rejected with
+   * FST_AMQP_CLOSED), outstanding confirms (awaited), then the connection.
+   * Safe to call twice.
+   */
+  close (): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown (): Promise<void> {
+    this.state = 'closing'
+    await this.stopConsumers()
+    await this.rpcClient?.close(this.opts.closeTimeout)
+    await this.publisher.close(this.opts.closeTimeout)
+    await this.conn.close()
+    this.state = 'closed'
+    this.log.info({}, 'amqp closed')
+  }
+}

@@ -1,0 +1,144 @@
+import { FST_AMQP_INVALID_ARGUMENT } from './errors'
+import { assertInteger, assertString, describe, type NormalizedOptions } from './options'
+import type { ConsumeOptions, ExchangeType, PublishOptions, RequestOptions } from './types'
+import type { ConsumerTopology } from './topology'
+
+/*
+ * Validation of per-call arguments (publish, request, consume), kept beside
+ * the plugin options so every check lives in one of two small files.
+ * Every failure is FST_AMQP_INVALID_ARGUMENT naming the argument.
+ */
+
+const ARG = FST_AMQP_INVALID_ARGUMENT
+const EXCHANGE_TYPES = new Set<ExchangeType>(['direct', 'fanout', 'topic', 'headers'])
+const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
+const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
+const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch'])
+
+/** @internal Default request timeout, in milliseconds. */
+export const DEFAULT_REQUEST_TIMEOUT = 5000
+
+function assertObject (name: string, value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ARG(name, `expected an object, got ${describe(value)}`)
+  }
+  return value as Record<string, unknown>
+}
+
+function assertKeys (name: string, value: Record<string, unknown>, known: Set<string>): void {
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) throw new ARG(`${name}.${key}`, 'unknown option')
+  }
+}
+
+function assertBoolean (name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ARG(name, `expected a boolean, got ${describe(value)}`)
+  return value
+}
+
+/** @internal */
+export function assertRoutingKey (value: unknown): string {
+  return assertString('routingKey', value, true, ARG)
+}
+
+/** @internal Publish options after validation. */
+export interface NormalizedPublish {
+  exchange: string
+  mandatory: boolean
+  persistent: boolean
+  headers: Record<string, unknown> | undefined
+  expiration: string | undefined
+  priority: number | undefined
+  messageId: string | undefined
+  correlationId: string | undefined
+  contentType: string | undefined
+  timeout: number
+}
+
+/** @internal */
+export function normalizePublishOptions (options: PublishOptions | undefined, defaults: NormalizedOptions): NormalizedPublish {
+  const o = options === undefined ? {} : assertObject('options', options) as PublishOptions
+  if (options !== undefined) assertKeys('options', o as Record<string, unknown>, PUBLISH_KEYS)
+  return {
+    exchange: o.exchange === undefined ? defaults.exchange : assertString('options.exchange', o.exchange, true, ARG),
+    mandatory: o.mandatory === undefined ? true : assertBoolean('options.mandatory', o.mandatory),
+    persistent: o.persistent === undefined ? true : assertBoolean('options.persistent', o.persistent),
+    headers: o.headers === undefined ? undefined : assertObject('options.headers', o.headers),
+    expiration: o.expiration === undefined ? undefined : String(assertInteger('options.expiration', o.expiration, 0, 2 ** 31 - 1, ARG)),
+    priority: o.priority === undefined ? undefined : assertInteger('options.priority', o.priority, 0, 255, ARG),
+    messageId: o.messageId === undefined ? undefined : assertString('options.messageId', o.messageId, false, ARG),
+    correlationId: o.correlationId === undefined ? undefined : assertString('options.correlationId', o.correlationId, false, ARG),
+    contentType: o.contentType === undefined ? undefined : assertString('options.contentType', o.contentType, false, ARG),
+    timeout: o.timeout === undefined ? defaults.publishTimeout : assertInteger('options.timeout', o.timeout, 1, 600000, ARG)
+  }
+}
+
+/** @internal Request options after validation. */
+export interface NormalizedRequest {
+  exchange: string
+  timeout: number
+  headers: Record<string, unknown> | undefined
+}
+
+/** @internal */
+export function normalizeRequestOptions (options: RequestOptions | undefined, defaults: NormalizedOptions): NormalizedRequest {
+  const o = options === undefined ? {} : assertObject('options', options) as RequestOptions
+  if (options !== undefined) assertKeys('options', o as Record<string, unknown>, REQUEST_KEYS)
+  return {
+    exchange: o.exchange === undefined ? defaults.exchange : assertString('options.exchange', o.exchange, true, ARG),
+    timeout: o.timeout === undefined ? DEFAULT_REQUEST_TIMEOUT : assertInteger('options.timeout', o.timeout, 1, 2 ** 31 - 1, ARG),
+    headers: o.headers === undefined ? undefined : assertObject('options.headers', o.headers)
+  }
+}
+
+/** @internal Consumer settings after validation. */
+export interface NormalizedConsume {
+  topology: ConsumerTopology
+  prefetch: number
+}
+
+/** @internal */
+export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, options: ConsumeOptions | undefined, defaults: NormalizedOptions): NormalizedConsume {
+  const keys = Array.isArray(routingKey) ? routingKey : [routingKey]
+  if (keys.length === 0) throw new ARG('routingKey', 'the list of routing keys is empty')
+  const routingKeys = keys.map((k) => assertRoutingKey(k))
+  if (typeof handler !== 'function') throw new ARG('handler', `expected a function, got ${describe(handler)}`)
+  const o = options === undefined ? {} : assertObject('options', options) as ConsumeOptions
+  if (options !== undefined) assertKeys('options', o as Record<string, unknown>, CONSUME_KEYS)
+
+  const exclusive = o.exclusive === undefined ? false : assertBoolean('options.exclusive', o.exclusive)
+  if (exclusive && o.queue !== undefined) throw new ARG('options.queue', 'an exclusive queue is named by the server; drop "queue" or "exclusive"')
+  let queue = o.queue === undefined ? '' : assertString('options.queue', o.queue, false, ARG)
+  if (!exclusive && queue === '') {
+    if (routingKeys.length !== 1 || routingKeys[0] === '') {
+      throw new ARG('options.queue', 'name the queue (or set exclusive) when there is no single routing key to name it after')
+    }
+    queue = routingKeys[0]
+  }
+
+  const exchange = o.exchange === undefined ? defaults.exchange : assertString('options.exchange', o.exchange, true, ARG)
+  let exchangeType: ExchangeType = 'topic'
+  if (o.exchangeType !== undefined) {
+    if (!EXCHANGE_TYPES.has(o.exchangeType)) throw new ARG('options.exchangeType', `expected direct, fanout, topic or headers, got ${describe(o.exchangeType)}`)
+    exchangeType = o.exchangeType
+  }
+  if (exchange === defaults.exchange && exchangeType !== 'topic') {
+    throw new ARG('options.exchangeType', `the plugin's exchange "${exchange}" is a topic exchange; name another exchange for ${exchangeType}`)
+  }
+  if (exchange === '' && exclusive) {
+    throw new ARG('options.exchange', 'a server-named queue cannot be reached through the default exchange')
+  }
+
+  let bindArgs: Record<string, unknown> | undefined
+  if (o.headers !== undefined || o.match !== undefined) {
+    if (exchangeType !== 'headers') throw new ARG('options.headers', 'header matching needs exchangeType "headers"')
+    const headers = assertObject('options.headers', o.headers ?? {})
+    if (o.match !== undefined && o.match !== 'all' && o.match !== 'any') throw new ARG('options.match', `expected "all" or "any", got ${describe(o.match)}`)
+    bindArgs = { ...headers, 'x-match': o.match ?? 'all' }
+  }
+
+  return {
+    topology: { exchange, exchangeType, queue, exclusive, routingKeys, bindArgs },
+    prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG)
+  }
+}

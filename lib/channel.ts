@@ -1,0 +1,153 @@
+import { EventEmitter } from 'node:events'
+import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib'
+import type { Connection } from './connection'
+import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED } from './errors'
+import type { Log } from './log'
+
+/** @internal */
+export interface ManagedChannelOptions<C extends Channel> {
+  /** Shown in logs. */
+  name: string
+  /** A confirm channel (publishers) or a plain one (consumers). */
+  confirm: C extends ConfirmChannel ? true : boolean
+  /** Runs on every new channel before it is handed out: declare topology, start consuming. */
+  setup: (ch: C) => Promise<void>
+  /** Wait before reopening a channel the broker closed, in milliseconds. */
+  reopenDelay: number
+}
+
+interface Waiter<C> {
+  resolve: (ch: C) => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+}
+
+/**
+ * @internal
+ * A channel that is reopened (and set up again) after the broker closes it
+ * or the connection comes back. Emits 'open' (channel) and 'lost' (channel, error?).
+ * Callers that hold a channel must check it is still `current` before acking on it.
+ */
+export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
+  private ch: C | undefined
+  private opening: Promise<C> | undefined
+  private closed = false
+  private following = false
+  private reopenTimer: NodeJS.Timeout | undefined
+  private readonly waiters = new Set<Waiter<C>>()
+  private readonly onConnect = () => {
+    this.open().catch((err: Error) => {
+      if (!this.closed) this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be set up after reconnecting')
+    })
+  }
+
+  constructor (
+    private readonly conn: Connection,
+    private readonly opts: ManagedChannelOptions<C>,
+    private readonly log: Log
+  ) {
+    super()
+    this.setMaxListeners(0)
+  }
+
+  /** The open, set-up channel, if there is one. */
+  get current (): C | undefined {
+    return this.ch
+  }
+
+  /** Opens the first channel and follows reconnections; rejects if the first setup fails. */
+  start (): Promise<C> {
+    if (!this.following) {
+      this.following = true
+      this.conn.on('connect', this.onConnect)
+    }
+    return this.open()
+  }
+
+  /** Resolves with the channel as soon as one is open; rejects after `timeout` ms or on close. */
+  waitForChannel (timeout: number): Promise<C> {
+    if (this.ch) return Promise.resolve(this.ch)
+    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
+    return new Promise<C>((resolve, reject) => {
+      const waiter: Waiter<C> = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter)
+          reject(new FST_AMQP_NOT_CONNECTED(timeout))
+        }, timeout)
+      }
+      this.waiters.add(waiter)
+    })
+  }
+
+  /** Single flight: concurrent callers share one attempt. */
+  private open (): Promise<C> {
+    this.opening ??= this.doOpen().finally(() => { this.opening = undefined })
+    return this.opening
+  }
+
+  private async doOpen (): Promise<C> {
+    if (this.ch) return this.ch
+    if (this.closed) throw new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
+    const model: ChannelModel | undefined = this.conn.current
+    if (!model) throw new FST_AMQP_NOT_CONNECTED(0)
+    const ch = (this.opts.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C
+    let lastError: Error | undefined
+    ch.on('error', (err: Error) => {
+      lastError = err
+      this.log.warn({ err: { message: err.message, code: (err as any).code }, channel: this.opts.name }, 'amqp channel error')
+    })
+    ch.on('close', () => this.onClose(ch, lastError))
+    try {
+      await this.opts.setup(ch)
+    } catch (err) {
+      ch.close().catch(() => {})
+      throw err
+    }
+    if (this.closed) {
+      await ch.close().catch(() => {})
+      throw new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
+    }
+    this.ch = ch
+    this.emit('open', ch)
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer)
+      waiter.resolve(ch)
+    }
+    this.waiters.clear()
+    return ch
+  }
+
+  private onClose (ch: C, err: Error | undefined): void {
+    if (this.ch !== ch) return
+    this.ch = undefined
+    this.emit('lost', ch, err)
+    if (this.closed || !this.conn.current) return // the connection's 'connect' reopens it
+    this.log.warn({ channel: this.opts.name }, 'amqp channel closed by the broker; reopening')
+    this.reopenTimer = setTimeout(() => {
+      if (this.closed || !this.conn.current) return
+      this.open().catch((err: Error) => this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be reopened'))
+    }, this.opts.reopenDelay)
+  }
+
+  /** Closes the channel and stops following reconnections. Safe to call twice. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.conn.removeListener('connect', this.onConnect)
+    clearTimeout(this.reopenTimer)
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer)
+      waiter.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
+    }
+    this.waiters.clear()
+    await this.opening?.catch(() => {})
+    const ch = this.ch
+    this.ch = undefined
+    if (ch) {
+      this.emit('lost', ch, undefined)
+      await ch.close().catch(() => {})
+    }
+  }
+}

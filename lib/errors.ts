@@ -1,0 +1,83 @@
+import createError from '@fastify/error'
+
+/*
+ * Every error fastify-warren raises, each with a stable FST_AMQP_* code.
+ * The status code is what Fastify answers with if the error escapes a route.
+ * The broker's own error, when there is one, is kept as `cause`.
+ */
+
+/** A plugin option is missing or has a bad value; the message names the field. */
+export const FST_AMQP_INVALID_OPTION = createError('FST_AMQP_INVALID_OPTION', 'Invalid option "%s": %s', 500, TypeError)
+
+/** A bad argument to publish(), consume() or request(); the message names it. */
+export const FST_AMQP_INVALID_ARGUMENT = createError('FST_AMQP_INVALID_ARGUMENT', 'Invalid argument "%s": %s', 500, TypeError)
+
+/** The broker could not be reached within connectTimeout. */
+export const FST_AMQP_CONNECT_TIMEOUT = createError<'FST_AMQP_CONNECT_TIMEOUT', 503, [string, number, string, { cause: unknown }?]>('FST_AMQP_CONNECT_TIMEOUT', 'Could not connect to RabbitMQ at %s within %d ms: %s', 503)
+
+/** The broker refused the user name or password. */
+export const FST_AMQP_ACCESS_REFUSED = createError('FST_AMQP_ACCESS_REFUSED', 'RabbitMQ at %s refused the credentials: %s', 503)
+
+/** The virtual host in the URL does not exist or the user may not open it. */
+export const FST_AMQP_VHOST_NOT_ALLOWED = createError('FST_AMQP_VHOST_NOT_ALLOWED', 'RabbitMQ at %s refused the virtual host: %s', 503)
+
+/** The plugin is closing or closed; nothing new is accepted. */
+export const FST_AMQP_CLOSED = createError('FST_AMQP_CLOSED', 'fastify-warren is closed: %s', 503)
+
+/** No broker connection was available within publishTimeout. */
+export const FST_AMQP_NOT_CONNECTED = createError('FST_AMQP_NOT_CONNECTED', 'No connection to RabbitMQ within %d ms', 503)
+
+/** A mandatory message matched no queue (nobody would have received it). */
+export const FST_AMQP_UNROUTABLE = createError('FST_AMQP_UNROUTABLE', 'Message to exchange "%s" with routing key "%s" was not routed to any queue', 502)
+
+/** The broker refused the message (negative acknowledgement). */
+export const FST_AMQP_PUBLISH_NACKED = createError('FST_AMQP_PUBLISH_NACKED', 'RabbitMQ did not accept the message to exchange "%s" with routing key "%s"', 503)
+
+/** The channel closed before the broker confirmed the message; it may or may not have been delivered. */
+export const FST_AMQP_PUBLISH_UNCONFIRMED = createError('FST_AMQP_PUBLISH_UNCONFIRMED', 'The channel closed before RabbitMQ confirmed the message to exchange "%s" with routing key "%s"', 503)
+
+/** publish() named an exchange that does not exist. */
+export const FST_AMQP_EXCHANGE_NOT_FOUND = createError('FST_AMQP_EXCHANGE_NOT_FOUND', 'Exchange "%s" does not exist', 500)
+
+/** Declaring an exchange, queue or binding failed (for example, it exists with other arguments). */
+export const FST_AMQP_TOPOLOGY = createError('FST_AMQP_TOPOLOGY', 'Could not declare %s: %s', 500)
+
+/** A body could not be encoded (for example, a BigInt or a circular object). */
+export const FST_AMQP_ENCODE = createError('FST_AMQP_ENCODE', 'Could not encode the message body: %s', 500, TypeError)
+
+/** A received message could not be decoded according to its content type. */
+export const FST_AMQP_DECODE = createError('FST_AMQP_DECODE', 'Could not decode a message with content type "%s": %s', 502)
+
+/** A consumer handler threw or rejected. */
+export const FST_AMQP_HANDLER_FAILED = createError('FST_AMQP_HANDLER_FAILED', 'The handler for queue "%s" failed: %s', 500)
+
+/** request() got no reply within its timeout. */
+export const FST_AMQP_RPC_TIMEOUT = createError('FST_AMQP_RPC_TIMEOUT', 'No reply to request "%s" within %d ms', 504)
+
+/** The remote handler of a request threw; the message carries the remote error message. */
+export const FST_AMQP_RPC_REMOTE_ERROR = createError('FST_AMQP_RPC_REMOTE_ERROR', 'The handler of request "%s" failed: %s', 502)
+
+/** The connection was lost while a request waited for its reply. */
+export const FST_AMQP_RPC_INTERRUPTED = createError('FST_AMQP_RPC_INTERRUPTED', 'The connection was lost while request "%s" waited for its reply', 503)
+
+/** Every error constructor, by code. */
+export const errors = {
+  FST_AMQP_INVALID_OPTION,
+  FST_AMQP_INVALID_ARGUMENT,
+  FST_AMQP_CONNECT_TIMEOUT,
+  FST_AMQP_ACCESS_REFUSED,
+  FST_AMQP_VHOST_NOT_ALLOWED,
+  FST_AMQP_CLOSED,
+  FST_AMQP_NOT_CONNECTED,
+  FST_AMQP_UNROUTABLE,
+  FST_AMQP_PUBLISH_NACKED,
+  FST_AMQP_PUBLISH_UNCONFIRMED,
+  FST_AMQP_EXCHANGE_NOT_FOUND,
+  FST_AMQP_TOPOLOGY,
+  FST_AMQP_ENCODE,
+  FST_AMQP_DECODE,
+  FST_AMQP_HANDLER_FAILED,
+  FST_AMQP_RPC_TIMEOUT,
+  FST_AMQP_RPC_REMOTE_ERROR,
+  FST_AMQP_RPC_INTERRUPTED
+}

@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Warren } from './broker'
+import { errors as allErrors } from './errors'
+import { normalizeOptions } from './options'
+import type * as types from './types'
+
+/**
+ * fastify-warren: RabbitMQ for Fastify.
+ *
+ * Registers `app.amqp` with `publish()`, `request()` and `consume()`.
+ * Registration waits for the first connection, so `app.ready()` rejects with
+ * a coded error when the broker cannot be reached. Consumers start on
+ * `ready` and are drained on `close`.
+ *
+ * @example
+ * await app.register(warren, { url: 'amqp://guest:guest@127.0.0.1:5672' })
+ * await app.amqp.publish('process', { hello: 'world' })
+ */
+async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.WarrenOptions): Promise<void> {
+  const opts = normalizeOptions(options)
+  const log = app.log.child({ plugin: 'amqp' })
+  const core = new Warren(opts, log)
+
+  // One facade per Fastify instance, so a consumer's handler runs with `this`
+  // set to the (encapsulated) instance that registered it.
+  const facades = new WeakMap<object, types.Amqp>()
+  const facadeFor = (instance: FastifyInstance): types.Amqp => {
+    let facade = facades.get(instance)
+    if (!facade) {
+      facade = {
+        publish: (routingKey, body, o) => core.publish(routingKey, body, o),
+        request: (routingKey, body, o) => core.request(routingKey, body, o),
+        consume: (routingKey, handler, o) => core.consume(routingKey, handler as types.MessageHandler, o, instance)
+      }
+      facades.set(instance, facade)
+    }
+    return facade
+  }
+  app.decorate('amqp', {
+    getter (this: FastifyInstance) { return facadeFor(this) }
+  } as unknown as types.Amqp)
+
+  // Consumers stop before the HTTP server and other plugins close, so their
+  // handlers finish while databases and the publisher are still open.
+  app.addHook('onReady', () => core.startConsumers())
+  app.addHook('preClose', () => core.stopConsumers())
+  app.addHook('onClose', () => core.close())
+
+  await core.connect()
+}
+
+fp(fastifyWarren, { fastify: '5.x', name: 'fastify-warren' })
+
+// eslint-disable-next-line @typescript-eslint/no-namespace
+namespace fastifyWarren {
+  export type WarrenOptions = types.WarrenOptions
+  export type PublishOptions = types.PublishOptions
+  export type PublishReceipt = types.PublishReceipt
+  export type RequestOptions = types.RequestOptions
+  export type ConsumeOptions = types.ConsumeOptions
+  export type ExchangeType = types.ExchangeType
+  export type WarrenMessage<T = any> = types.WarrenMessage<T>
+  export type MessageHandler<T = any, R = unknown> = types.MessageHandler<T, R>
+  export type Consumer = types.Consumer
+  export type Amqp = types.Amqp
+  /** Every error constructor, by code: `err instanceof errors.FST_AMQP_RPC_TIMEOUT`. */
+  export const errors = allErrors
+  /** The plugin itself, for `import { warren } from 'fastify-warren'`. */
+  export const warren = fastifyWarren
+}
+
+// `require('fastify-warren')`, `import warren from 'fastify-warren'` and `.default` all give the plugin.
+Object.defineProperty(fastifyWarren, 'default', { value: fastifyWarren, enumerable: false })
+
+export = fastifyWarren

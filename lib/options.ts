@@ -1,0 +1,128 @@
+import { FST_AMQP_INVALID_OPTION } from './errors'
+import type { WarrenOptions } from './types'
+
+/** @internal An error constructor taking (field, reason). */
+export type ErrorClass = new (field: string, reason: string) => Error
+
+/** @internal Options with every default filled in. */
+export interface NormalizedOptions {
+  urls: string[]
+  exchange: string
+  prefetch: number
+  connectionName: string
+  heartbeat: number
+  connectTimeout: number
+  reconnectDelay: number
+  publishTimeout: number
+  closeTimeout: number
+}
+
+const KNOWN = new Set([
+  'url', 'exchange', 'prefetch', 'connectionName', 'heartbeat',
+  'connectTimeout', 'reconnectDelay', 'publishTimeout', 'closeTimeout'
+])
+
+/** @internal */
+export const DEFAULTS = {
+  exchange: 'warren',
+  prefetch: 10,
+  connectionName: 'fastify-warren',
+  heartbeat: 10,
+  connectTimeout: 10000,
+  reconnectDelay: 1000,
+  publishTimeout: 10000,
+  closeTimeout: 30000
+} as const
+
+/** @internal Throws FST_AMQP_INVALID_OPTION unless `value` is an integer in [min, max]. */
+export function assertInteger (name: string, value: unknown, min: number, max: number, Err: ErrorClass = FST_AMQP_INVALID_OPTION): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new Err(name, `expected an integer from ${min} to ${max}, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** @internal Throws FST_AMQP_INVALID_OPTION unless `value` is a string (non-empty unless allowed). */
+export function assertString (name: string, value: unknown, allowEmpty = false, Err: ErrorClass = FST_AMQP_INVALID_OPTION): string {
+  if (typeof value !== 'string' || (!allowEmpty && value.length === 0)) {
+    throw new Err(name, `expected a ${allowEmpty ? '' : 'non-empty '}string, got ${describe(value)}`)
+  }
+  if (Buffer.byteLength(value) > 255) {
+    throw new Err(name, 'longer than the 255 bytes AMQP allows')
+  }
+  return value
+}
+
+/** @internal A short, credential-free description of a bad value for error messages. */
+export function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)
+  if (typeof value === 'object') return 'an object'
+  return `${typeof value} ${String(value)}`
+}
+
+/** @internal The URL with its password replaced, safe to log. */
+export function redactUrl (url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '<malformed url>'
+  }
+}
+
+function assertUrl (name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new FST_AMQP_INVALID_OPTION(name, `expected an amqp:// or amqps:// URL, got ${typeof value === 'string' ? 'an empty string' : describe(value)}`)
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    // Never echo the value: it may hold a password.
+    throw new FST_AMQP_INVALID_OPTION(name, 'not a valid URL')
+  }
+  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
+    throw new FST_AMQP_INVALID_OPTION(name, `expected the amqp: or amqps: scheme, got "${parsed.protocol}"`)
+  }
+  if (!parsed.hostname) {
+    throw new FST_AMQP_INVALID_OPTION(name, 'the URL has no host')
+  }
+  return value
+}
+
+/**
+ * @internal
+ * Fills defaults and rejects bad values, naming the field, before any connection is made.
+ */
+export function normalizeOptions (opts: unknown): NormalizedOptions {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new FST_AMQP_INVALID_OPTION('options', `expected an object, got ${describe(opts)}`)
+  }
+  const o = opts as Partial<WarrenOptions> & Record<string, unknown>
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw new FST_AMQP_INVALID_OPTION(key, 'unknown option')
+  }
+
+  let urls: string[]
+  if (Array.isArray(o.url)) {
+    if (o.url.length === 0) throw new FST_AMQP_INVALID_OPTION('url', 'the list of URLs is empty')
+    urls = o.url.map((u, i) => assertUrl(`url[${i}]`, u))
+  } else {
+    urls = [assertUrl('url', o.url)]
+  }
+
+  return {
+    urls,
+    exchange: o.exchange === undefined ? DEFAULTS.exchange : assertString('exchange', o.exchange),
+    prefetch: o.prefetch === undefined ? DEFAULTS.prefetch : assertInteger('prefetch', o.prefetch, 1, 65535),
+    connectionName: o.connectionName === undefined ? DEFAULTS.connectionName : assertString('connectionName', o.connectionName),
+    heartbeat: o.heartbeat === undefined ? DEFAULTS.heartbeat : assertInteger('heartbeat', o.heartbeat, 0, 3600),
+    connectTimeout: o.connectTimeout === undefined ? DEFAULTS.connectTimeout : assertInteger('connectTimeout', o.connectTimeout, 1, 600000),
+    reconnectDelay: o.reconnectDelay === undefined ? DEFAULTS.reconnectDelay : assertInteger('reconnectDelay', o.reconnectDelay, 10, 600000),
+    publishTimeout: o.publishTimeout === undefined ? DEFAULTS.publishTimeout : assertInteger('publishTimeout', o.publishTimeout, 1, 600000),
+    closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000)
+  }
+}

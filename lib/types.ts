@@ -1,0 +1,166 @@
+import type { FastifyInstance } from 'fastify'
+import type { MessageProperties } from 'amqplib'
+
+/** The exchange types RabbitMQ routes with. */
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers'
+
+/** Options given to `app.register(warren, options)`. */
+export interface WarrenOptions {
+  /**
+   * Broker URL, or a list tried in turn (`amqp://user:pass@host:5672/vhost`).
+   * The password is never logged.
+   */
+  url: string | string[]
+  /**
+   * The exchange publish(), consume() and request() use unless told otherwise:
+   * a durable topic exchange, declared at boot.
+   * @default 'warren'
+   */
+  exchange?: string
+  /**
+   * Default number of unacknowledged messages a consumer may hold, which is
+   * also how many of its handlers run at once. Per consumer, overridable.
+   * @default 10
+   */
+  prefetch?: number
+  /**
+   * Connection name shown in the RabbitMQ management UI and `rabbitmqctl list_connections`.
+   * @default 'fastify-warren'
+   */
+  connectionName?: string
+  /**
+   * Heartbeat interval in seconds; 0 disables heartbeats.
+   * @default 10
+   */
+  heartbeat?: number
+  /**
+   * How long registration waits for the first connection, in milliseconds,
+   * before `ready()` rejects with FST_AMQP_CONNECT_TIMEOUT.
+   * @default 10000
+   */
+  connectTimeout?: number
+  /**
+   * Wait between reconnection attempts, in milliseconds.
+   * @default 1000
+   */
+  reconnectDelay?: number
+  /**
+   * How long a publish may wait for a connection and then for the broker's
+   * confirm, in milliseconds, before it rejects.
+   * @default 10000
+   */
+  publishTimeout?: number
+  /**
+   * How long `app.close()` waits for in-flight handlers, in milliseconds.
+   * @default 30000
+   */
+  closeTimeout?: number
+}
+
+/** Per-call options of publish(). */
+export interface PublishOptions {
+  /** Exchange to publish to. `''` is RabbitMQ's default exchange (routing key = queue name). @default the plugin's exchange */
+  exchange?: string
+  /** Reject with FST_AMQP_UNROUTABLE when no queue receives the message. Set false for fire-and-forget events. @default true */
+  mandatory?: boolean
+  /** Survive a broker restart (in a durable queue). @default true */
+  persistent?: boolean
+  /** Application headers. */
+  headers?: Record<string, unknown>
+  /** Time to live in milliseconds; the broker discards the message after it. */
+  expiration?: number
+  /** Message priority, 0–255 (only used by priority queues). */
+  priority?: number
+  /** Message id; a random UUID when omitted. */
+  messageId?: string
+  /** Correlation id. */
+  correlationId?: string
+  /** Content type; inferred from the body when omitted. */
+  contentType?: string
+  /** Overrides the plugin's publishTimeout for this call, in milliseconds. */
+  timeout?: number
+}
+
+/** What a confirmed publish resolves with. */
+export interface PublishReceipt {
+  /** The message id the message carries (given or generated). */
+  messageId: string
+}
+
+/** Per-call options of request(). */
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply; the request expires in the queue after the same time. @default 5000 */
+  timeout?: number
+  /** Exchange to publish the request to. @default the plugin's exchange */
+  exchange?: string
+  /** Application headers. */
+  headers?: Record<string, unknown>
+}
+
+/** Options of consume(). */
+export interface ConsumeOptions {
+  /**
+   * Queue to consume from: durable, shared by every consumer that names it.
+   * @default the routing key (so all instances of a service share one queue)
+   */
+  queue?: string
+  /** A server-named, exclusive, auto-delete queue: every instance gets its own copy. @default false */
+  exclusive?: boolean
+  /** Exchange to bind the queue to. @default the plugin's exchange */
+  exchange?: string
+  /** Type of that exchange, declared durable if it does not exist. @default 'topic' */
+  exchangeType?: ExchangeType
+  /** For a headers exchange: the headers to match. */
+  headers?: Record<string, string | number | boolean>
+  /** For a headers exchange: match all headers or any one. @default 'all' */
+  match?: 'all' | 'any'
+  /** Unacknowledged messages held at once, which is also how many handlers run at once. @default the plugin's prefetch */
+  prefetch?: number
+}
+
+/** A message as a handler receives it. */
+export interface WarrenMessage<T = any> {
+  /** The decoded body: parsed JSON, a string for text/*, a Buffer otherwise. */
+  body: T
+  /** The raw body bytes. */
+  content: Buffer
+  routingKey: string
+  exchange: string
+  headers: Record<string, any>
+  properties: MessageProperties
+  /** True when the broker delivered this message before (to this or another consumer). */
+  redelivered: boolean
+}
+
+/**
+ * A consumer handler. Resolve to acknowledge; throw to reject. For a request,
+ * the resolved value is the reply and a throw becomes FST_AMQP_RPC_REMOTE_ERROR
+ * at the requester. `this` is the Fastify instance that registered the consumer.
+ */
+export type MessageHandler<T = any, R = unknown> = (this: FastifyInstance, msg: WarrenMessage<T>) => R | Promise<R>
+
+/** A running (or starting) consumer. */
+export interface Consumer {
+  /** The queue it consumes from (the server's name for an exclusive queue once started). */
+  readonly queue: string
+  /** Resolves once the consumer receives messages; rejects if its topology cannot be declared. */
+  ready (): Promise<void>
+  /** Stops receiving, waits for handlers in flight, closes its channel. Safe to call twice. */
+  cancel (): Promise<void>
+}
+
+/** The `app.amqp` decorator. */
+export interface Amqp {
+  /** Publishes a message; resolves once the broker confirms it. */
+  publish<T = unknown> (routingKey: string, body: T, options?: PublishOptions): Promise<PublishReceipt>
+  /** Sends a request and resolves with the decoded reply. */
+  request<Res = any, Req = unknown> (routingKey: string, body: Req, options?: RequestOptions): Promise<Res>
+  /** Registers a consumer; it starts when the app is ready (at once if it already is). */
+  consume<T = any, R = unknown> (routingKey: string | string[], handler: MessageHandler<T, R>, options?: ConsumeOptions): Consumer
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    amqp: Amqp
+  }
+}

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyInstance } from 'fastify'
+import amqplib from 'amqplib'
+import warren from '../lib/index'
+
+/** The broker the tests use. */
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
+
+interface TestLike {
+  name: string
+  teardown (fn: () => unknown): void
+}
+
+/** A name no other test (or test file running in parallel) uses: `wt.<test>.<random>`. */
+export function uniqueName (t: TestLike, suffix = ''): string {
+  const slug = t.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, 40)
+  return `wt.${slug}.${randomBytes(4).toString('hex')}${suffix ? '.' + suffix : ''}`
+}
+
+/**
+ * Builds a Fastify app with the plugin registered (options merged over the
+ * test broker URL and a unique exchange), closed after the test.
+ * Pass `ready: false` to register consumers before ready.
+ */
+export async function build (t: TestLike, opts: Record<string, unknown> = {}, { ready = true } = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'silent' } })
+  t.teardown(() => app.close())
+  await app.register(warren, { url: AMQP_URL, ...opts } as any)
+  if (ready) await app.ready()
+  return app
+}
+
+/** A raw amqplib channel for arranging and inspecting broker state, closed (with what it declared) after the test. */
+export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues: string[], exchanges: string[] }> {
+  const conn = await amqplib.connect(AMQP_URL)
+  const ch = await conn.createChannel()
+  const state = { ch, queues: [] as string[], exchanges: [] as string[] }
+  t.teardown(async () => {
+    for (const q of state.queues) await ch.deleteQueue(q).catch(() => {})
+    for (const x of state.exchanges) await ch.deleteExchange(x).catch(() => {})
+    await conn.close().catch(() => {})
+  })
+  return state
+}
+
+/** Resolves with the first `n` values pushed, or rejects after `ms` with what arrived so far. */
+export function collector<T = unknown> (n: number, ms = 10000): { push: (v: T) => void, values: T[], done: Promise<T[]> } {
+  const values: T[] = []
+  let resolve!: (v: T[]) => void
+  let reject!: (e: Error) => void
+  const done = new Promise<T[]>((res, rej) => { resolve = res; reject = rej })
+  const timer = setTimeout(() => reject(new Error(`expected ${n} values within ${ms} ms, got ${values.length}: ${JSON.stringify(values).slice(0, 300)}`)), ms)
+  return {
+    values,
+    done,
+    push (v: T) {
+      values.push(v)
+      if (values.length === n) {
+        clearTimeout(timer)
+        resolve(values)
+      }
+    }
+  }
+}
+
+/** A promise you resolve from outside. */
+export function deferred<T = void> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e: Error) => void } {
+  let resolve!: (v: T) => void
+  let reject!: (e: Error) => void
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
