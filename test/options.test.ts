@@ -1,0 +1,79 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import warren from '../lib/index'
+import { normalizeOptions, DEFAULTS, redactUrl } from '../lib/options'
+
+const url = 'amqp://guest:guest@127.0.0.1:5672'
+
+t.test('normalizeOptions fills every default', async (t) => {
+  t.same(normalizeOptions({ url }), { urls: [url], ...DEFAULTS })
+  t.same(DEFAULTS.exchange, 'warren')
+})
+
+t.test('normalizeOptions accepts a list of URLs and every option in range', async (t) => {
+  const o = normalizeOptions({
+    url: [url, 'amqps://u:p@broker.example:5671/vh'],
+    exchange: 'app',
+    prefetch: 1,
+    connectionName: 'orders-api',
+    heartbeat: 0,
+    connectTimeout: 1,
+    reconnectDelay: 10,
+    publishTimeout: 1,
+    closeTimeout: 0
+  })
+  t.same(o.urls.length, 2)
+  t.equal(o.exchange, 'app')
+  t.equal(o.prefetch, 1)
+  t.equal(o.heartbeat, 0)
+  t.equal(o.closeTimeout, 0)
+})
+
+const bad: Array<[string, unknown, string]> = [
+  ['options that are not an object', 'amqp://x', 'options'],
+  ['options that are null', null, 'options'],
+  ['a missing url', {}, 'url'],
+  ['a url that is a number', { url: 5672 }, 'url'],
+  ['an empty url', { url: '' }, 'url'],
+  ['an empty list of urls', { url: [] }, 'url'],
+  ['a bad url inside a list', { url: [url, 'nope'] }, 'url[1]'],
+  ['a malformed url', { url: 'amqp://guest:s3cret@' }, 'url'],
+  ['a url with the http scheme', { url: 'http://127.0.0.1:5672' }, 'url'],
+  ['an empty exchange name', { url, exchange: '' }, 'exchange'],
+  ['an exchange name over 255 bytes', { url, exchange: 'x'.repeat(256) }, 'exchange'],
+  ['a prefetch of zero', { url, prefetch: 0 }, 'prefetch'],
+  ['a fractional prefetch', { url, prefetch: 1.5 }, 'prefetch'],
+  ['a prefetch as a string', { url, prefetch: '10' }, 'prefetch'],
+  ['a prefetch over 65535', { url, prefetch: 65536 }, 'prefetch'],
+  ['a connection name that is not a string', { url, connectionName: 42 }, 'connectionName'],
+  ['a negative heartbeat', { url, heartbeat: -1 }, 'heartbeat'],
+  ['a zero connect timeout', { url, connectTimeout: 0 }, 'connectTimeout'],
+  ['a connect timeout that is NaN', { url, connectTimeout: NaN }, 'connectTimeout'],
+  ['a reconnect delay under 10 ms', { url, reconnectDelay: 1 }, 'reconnectDelay'],
+  ['a zero publish timeout', { url, publishTimeout: 0 }, 'publishTimeout'],
+  ['a negative close timeout', { url, closeTimeout: -5 }, 'closeTimeout'],
+  ['a misspelt option', { url, prefech: 5 }, 'prefech']
+]
+
+for (const [what, options, field] of bad) {
+  t.test(`normalizeOptions rejects ${what} with FST_AMQP_INVALID_OPTION naming "${field}"`, async (t) => {
+    t.throws(() => normalizeOptions(options), { code: 'FST_AMQP_INVALID_OPTION', message: new RegExp(`"${field.replace(/[[\]]/g, '\\$&')}"`) })
+  })
+}
+
+t.test('an invalid URL error never contains the password', async (t) => {
+  try {
+    normalizeOptions({ url: 'amqp://guest:s3cret@' })
+    t.fail('should throw')
+  } catch (err) {
+    t.notMatch((err as Error).message, /s3cret/)
+  }
+  t.equal(redactUrl('amqp://guest:s3cret@host:5672/vh'), 'amqp://guest:***@host:5672/vh')
+})
+
+t.test('registering with a bad option makes ready() reject before any connection is tried', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(warren, { url, prefetch: -1 } as any)
+  await t.rejects(app.ready(), { code: 'FST_AMQP_INVALID_OPTION', message: /prefetch/ })
+})

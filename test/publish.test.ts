@@ -1,0 +1,136 @@
+import t from 'tap'
+import { admin, build, collector, uniqueName } from './helpers'
+import type { WarrenMessage } from '../lib/index'
+
+t.test('publish() resolves once confirmed and the consumer receives the decoded JSON', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange }, { ready: false })
+  const key = uniqueName(t)
+  const got = collector<WarrenMessage>(1)
+  app.amqp.consume(key, async (msg) => { got.push(msg) })
+  const { queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(exchange)
+  await app.ready()
+  const receipt = await app.amqp.publish(key, { hello: 'world', n: 1 })
+  t.type(receipt.messageId, 'string')
+  const [msg] = await got.done
+  t.same(msg.body, { hello: 'world', n: 1 })
+  t.equal(msg.routingKey, key)
+  t.equal(msg.properties.contentType, 'application/json')
+  t.equal(msg.properties.messageId, receipt.messageId)
+  t.equal(msg.properties.deliveryMode, 2, 'persistent by default')
+  t.equal(msg.redelivered, false)
+})
+
+t.test('publish() sends strings as text and Buffers as bytes, each with a fitting content type', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange }, { ready: false })
+  const key = uniqueName(t)
+  const got = collector<WarrenMessage>(2)
+  app.amqp.consume(key, async (msg) => { got.push(msg) })
+  const { queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(exchange)
+  await app.ready()
+  await app.amqp.publish(key, 'plain words')
+  await app.amqp.publish(key, Buffer.from([1, 2, 3]))
+  const [text, bytes] = await got.done
+  t.equal(text.body, 'plain words')
+  t.match(text.properties.contentType, /^text\/plain/)
+  t.ok(Buffer.isBuffer(bytes.body))
+  t.same([...bytes.body], [1, 2, 3])
+  t.equal(bytes.properties.contentType, 'application/octet-stream')
+})
+
+t.test('publish() carries headers, message id, correlation id, priority, expiration and persistence', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange }, { ready: false })
+  const key = uniqueName(t)
+  const got = collector<WarrenMessage>(1)
+  app.amqp.consume(key, async (msg) => { got.push(msg) })
+  const { queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(exchange)
+  await app.ready()
+  const receipt = await app.amqp.publish(key, { a: 1 }, {
+    headers: { tenant: 'acme' },
+    messageId: 'order-42',
+    correlationId: 'corr-7',
+    priority: 3,
+    expiration: 60000,
+    persistent: false
+  })
+  t.equal(receipt.messageId, 'order-42')
+  const [msg] = await got.done
+  t.equal(msg.headers.tenant, 'acme')
+  t.equal(msg.properties.messageId, 'order-42')
+  t.equal(msg.properties.correlationId, 'corr-7')
+  t.equal(msg.properties.priority, 3)
+  t.equal(msg.properties.expiration, '60000')
+  t.equal(msg.properties.deliveryMode, 1)
+})
+
+t.test('publish() rejects with FST_AMQP_UNROUTABLE when no queue is bound to the routing key', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange })
+  const { exchanges } = await admin(t)
+  exchanges.push(exchange)
+  await t.rejects(app.amqp.publish(uniqueName(t), { lost: true }), { code: 'FST_AMQP_UNROUTABLE', statusCode: 502 })
+  // The channel is still usable afterwards.
+  await t.rejects(app.amqp.publish(uniqueName(t), { lost: true }), { code: 'FST_AMQP_UNROUTABLE' })
+})
+
+t.test('publish() with mandatory false resolves for a fire-and-forget event nobody listens to', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange })
+  const { exchanges } = await admin(t)
+  exchanges.push(exchange)
+  const receipt = await app.amqp.publish(uniqueName(t), { event: 'ignored' }, { mandatory: false })
+  t.type(receipt.messageId, 'string')
+})
+
+t.test('publish() to a missing exchange rejects with FST_AMQP_EXCHANGE_NOT_FOUND and other publishes still succeed', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange }, { ready: false })
+  const key = uniqueName(t)
+  const got = collector<unknown>(1)
+  app.amqp.consume(key, async (msg) => { got.push(msg.body) })
+  const { queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(exchange)
+  await app.ready()
+  const [missing, ok] = await Promise.allSettled([
+    app.amqp.publish(key, 1, { exchange: uniqueName(t, 'missing') }),
+    app.amqp.publish(key, 2)
+  ])
+  t.match(missing, { status: 'rejected', reason: { code: 'FST_AMQP_EXCHANGE_NOT_FOUND' } })
+  t.equal(ok.status, 'fulfilled')
+  t.same(await got.done, [2])
+})
+
+t.test('publish() to the default exchange delivers straight to the queue named by the routing key', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange })
+  const { ch, queues, exchanges } = await admin(t)
+  const queue = uniqueName(t, 'q')
+  queues.push(queue); exchanges.push(exchange)
+  await ch.assertQueue(queue, { durable: false })
+  await app.amqp.publish(queue, { direct: true }, { exchange: '' })
+  const msg = await ch.get(queue, { noAck: true })
+  t.ok(msg)
+  t.same(JSON.parse((msg as any).content.toString()), { direct: true })
+})
+
+t.test('publish() rejects bodies and arguments it cannot send with coded errors', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const app = await build(t, { exchange })
+  const { exchanges } = await admin(t)
+  exchanges.push(exchange)
+  const circular: any = {}
+  circular.self = circular
+  await t.rejects(app.amqp.publish('k', circular), { code: 'FST_AMQP_ENCODE' })
+  await t.rejects(app.amqp.publish('k', { big: 1n }), { code: 'FST_AMQP_ENCODE' })
+  await t.rejects(app.amqp.publish('k', undefined), { code: 'FST_AMQP_ENCODE' })
+  await t.rejects(app.amqp.publish(42 as any, {}), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /routingKey/ })
+  await t.rejects(app.amqp.publish('k', {}, { priority: 300 }), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /priority/ })
+  await t.rejects(app.amqp.publish('k', {}, { expiration: -1 }), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /expiration/ })
+  await t.rejects(app.amqp.publish('k', {}, { mandatory: 'yes' } as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /mandatory/ })
+  await t.rejects(app.amqp.publish('k', {}, { exchnage: 'x' } as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /exchnage/ })
+})
