@@ -16,7 +16,11 @@ type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed'
 function fatalConnectError (err: Error, url: string): Error | undefined {
   const text = err.message ?? ''
   if (/ACCESS[-_]REFUSED|\b403\b/.test(text)) return new FST_AMQP_ACCESS_REFUSED(url, text, { cause: err })
-  if (/NOT[-_]ALLOWED|\b530\b/.test(text)) return new FST_AMQP_VHOST_NOT_ALLOWED(url, text, { cause: err })
+  // The broker answers connection.open, which carries only the virtual host, with
+  // connection.close (530 NOT_ALLOWED); amqplib reports it without the reply text.
+  if (/NOT[-_]ALLOWED|\b530\b|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+    return new FST_AMQP_VHOST_NOT_ALLOWED(url, 'it does not exist or the user may not open it', { cause: err })
+  }
   return undefined
 }
 

@@ -20,6 +20,10 @@ import type * as types from './types'
 async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.WarrenOptions): Promise<void> {
   const opts = normalizeOptions(options)
   const log = app.log.child({ plugin: 'amqp' })
+  const pluginTimeout = app.initialConfig.pluginTimeout ?? 10000
+  if (pluginTimeout > 0 && opts.connectTimeout >= pluginTimeout) {
+    log.warn({ connectTimeout: opts.connectTimeout, pluginTimeout }, 'connectTimeout is not below Fastify\'s pluginTimeout: a slow broker fails boot with FST_ERR_PLUGIN_TIMEOUT instead of FST_AMQP_CONNECT_TIMEOUT')
+  }
   const core = new Warren(opts, log)
 
   // One facade per Fastify instance, so a consumer's handler runs with `this`

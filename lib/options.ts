@@ -28,7 +28,7 @@ export const DEFAULTS = {
   prefetch: 10,
   connectionName: 'fastify-warren',
   heartbeat: 10,
-  connectTimeout: 10000,
+  connectTimeout: 5000,
   reconnectDelay: 1000,
   publishTimeout: 10000,
   closeTimeout: 30000

@@ -35,8 +35,9 @@ export interface WarrenOptions {
   heartbeat?: number
   /**
    * How long registration waits for the first connection, in milliseconds,
-   * before `ready()` rejects with FST_AMQP_CONNECT_TIMEOUT.
-   * @default 10000
+   * before `ready()` rejects with FST_AMQP_CONNECT_TIMEOUT. Keep it below
+   * Fastify's `pluginTimeout` (10000 by default).
+   * @default 5000
    */
   connectTimeout?: number
   /**
