@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { admin, build, collector, deferred, uniqueName } from './helpers'
+import { admin, build, collector, deferred, ready, uniqueName } from './helpers'
 
 t.test('a message published while no consumer runs waits in the durable default queue and arrives when one starts', async (t) => {
   const exchange = uniqueName(t, 'x')
@@ -228,5 +228,5 @@ t.test('a queue that exists with other arguments fails ready() with FST_AMQP_TOP
   await ch.assertQueue(key, { durable: false })
   const app = await build(t, { exchange }, { ready: false })
   app.amqp.consume(key, async () => {})
-  await t.rejects(app.ready(), { code: 'FST_AMQP_TOPOLOGY', message: new RegExp(`queue "${key.replace(/\./g, '\\.')}".*durable`) })
+  await t.rejects(ready(app), { code: 'FST_AMQP_TOPOLOGY', message: new RegExp(`queue "${key.replace(/\./g, '\\.')}".*durable`) })
 })

@@ -70,3 +70,8 @@ export function deferred<T = void> (): { promise: Promise<T>, resolve: (v: T) =>
   const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
   return { promise, resolve, reject }
 }
+
+/** `app.ready()` as a real Promise (Fastify returns a thenable instance), for t.rejects and .catch. */
+export async function ready (app: FastifyInstance): Promise<void> {
+  await app.ready()
+}

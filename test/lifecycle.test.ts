@@ -5,7 +5,7 @@ import { promisify } from 'node:util'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import warren from '../lib/index'
-import { AMQP_URL, admin, build, collector, deferred, uniqueName } from './helpers'
+import { AMQP_URL, admin, build, collector, deferred, ready, uniqueName } from './helpers'
 
 const run = promisify(execFile)
 
@@ -32,7 +32,7 @@ t.test('an unreachable broker makes ready() reject with FST_AMQP_CONNECT_TIMEOUT
   t.teardown(() => app.close())
   const started = Date.now()
   app.register(warren, { url: `amqp://guest:s3cret@127.0.0.1:${port}`, connectTimeout: 600, reconnectDelay: 100 })
-  const err: any = await app.ready().catch((e) => e)
+  const err: any = await ready(app).catch((e) => e)
   const elapsed = Date.now() - started
   t.equal(err.code, 'FST_AMQP_CONNECT_TIMEOUT')
   t.equal(err.statusCode, 503)
@@ -50,7 +50,7 @@ t.test('a wrong password makes ready() reject with FST_AMQP_ACCESS_REFUSED at on
   url.password = 'definitely-wrong'
   app.register(warren, { url: url.toString(), connectTimeout: 20000 })
   const started = Date.now()
-  const err: any = await app.ready().catch((e) => e)
+  const err: any = await ready(app).catch((e) => e)
   t.equal(err.code, 'FST_AMQP_ACCESS_REFUSED')
   t.ok(Date.now() - started < 15000, 'did not wait for the connect timeout')
   t.notMatch(err.message, /definitely-wrong/)
@@ -62,7 +62,7 @@ t.test('an unknown virtual host makes ready() reject with FST_AMQP_VHOST_NOT_ALL
   const url = new URL(AMQP_URL)
   url.pathname = '/' + uniqueName(t, 'vhost')
   app.register(warren, { url: url.toString(), connectTimeout: 20000 })
-  await t.rejects(app.ready(), { code: 'FST_AMQP_VHOST_NOT_ALLOWED' })
+  await t.rejects(ready(app), { code: 'FST_AMQP_VHOST_NOT_ALLOWED' })
 })
 
 t.test('with a list of URLs the plugin moves on from one that does not answer', async (t) => {

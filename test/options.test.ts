@@ -2,6 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import warren from '../lib/index'
 import { normalizeOptions, DEFAULTS, redactUrl } from '../lib/options'
+import { ready } from './helpers'
 
 const url = 'amqp://guest:guest@127.0.0.1:5672'
 
@@ -75,5 +76,5 @@ t.test('registering with a bad option makes ready() reject before any connection
   const app = Fastify()
   t.teardown(() => app.close())
   app.register(warren, { url, prefetch: -1 } as any)
-  await t.rejects(app.ready(), { code: 'FST_AMQP_INVALID_OPTION', message: /prefetch/ })
+  await t.rejects(ready(app), { code: 'FST_AMQP_INVALID_OPTION', message: /prefetch/ })
 })
