@@ -71,7 +71,7 @@ export class Publisher {
     const ch = this.channel.current ?? await this.channel.waitForChannel(timeout)
     this.inFlight++
     return new Promise<void>((resolve, reject) => {
-      ch.publish(exchange, routingKey, content, props, (err: Error | null) => {
+      const done = (err: Error | null) => {
         if (--this.inFlight === 0 && this.onIdle) this.onIdle()
         if (props.mandatory && this.returned.get(ch)?.delete(props.messageId)) {
           reject(new FST_AMQP_UNROUTABLE(exchange, routingKey))
@@ -82,7 +82,18 @@ export class Publisher {
         } else {
           resolve()
         }
-      })
+      }
+      try {
+        ch.publish(exchange, routingKey, content, props, done)
+      } catch (err) {
+        // The channel closed under us before anything was sent: safe to send on the next one.
+        if (--this.inFlight === 0 && this.onIdle) this.onIdle()
+        if (this.channel.current !== ch && !this.closed) {
+          this.publish(exchange, routingKey, content, props, timeout).then(resolve, reject)
+        } else {
+          reject(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, { cause: err }))
+        }
+      }
     })
   }
 

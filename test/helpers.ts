@@ -19,15 +19,34 @@ export function uniqueName (t: TestLike, suffix = ''): string {
 
 /**
  * Builds a Fastify app with the plugin registered (options merged over the
- * test broker URL and a unique exchange), closed after the test.
+ * test broker URL), closed after the test. Without an `exchange` option it
+ * gets a unique one, deleted after the test.
  * Pass `ready: false` to register consumers before ready.
  */
 export async function build (t: TestLike, opts: Record<string, unknown> = {}, { ready = true } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'silent' } })
-  t.teardown(() => app.close())
+  let own: string | undefined
+  if (!('exchange' in opts)) {
+    own = uniqueName(t, 'x')
+    opts = { ...opts, exchange: own }
+  }
+  t.teardown(async () => {
+    await app.close()
+    if (own) await deleteExchange(own)
+  })
   await app.register(warren, { url: AMQP_URL, ...opts } as any)
   if (ready) await app.ready()
   return app
+}
+
+async function deleteExchange (name: string): Promise<void> {
+  const conn = await amqplib.connect(AMQP_URL)
+  try {
+    const ch = await conn.createChannel()
+    await ch.deleteExchange(name)
+  } finally {
+    await conn.close().catch(() => {})
+  }
 }
 
 /** A raw amqplib channel for arranging and inspecting broker state, closed (with what it declared) after the test. */

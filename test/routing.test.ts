@@ -29,17 +29,18 @@ async function route (
   // One publisher channel, confirms in order: each consumer sees the sentinel after everything routed to it.
   for (const p of publishes) await app.amqp.publish(p.key, p.key, { exchange, headers: p.headers, mandatory: false })
   await app.amqp.publish(sentinel.key, 'sentinel', { exchange, headers: sentinel.headers })
+  let timer: NodeJS.Timeout | undefined
   await Promise.race([
     Promise.all(finished),
-    new Promise((_resolve, reject) => setTimeout(() => reject(new Error(`sentinel not seen by all: ${JSON.stringify(got)}`)), 10000))
-  ])
+    new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`sentinel not seen by all: ${JSON.stringify(got)}`)), 10000) })
+  ]).finally(() => clearTimeout(timer))
   for (const name of Object.keys(got)) got[name].sort()
   return got
 }
 
 t.test('a fanout exchange gives every bound service every message, whatever the routing key', async (t) => {
   const exchange = uniqueName(t, 'fanout')
-  const app = await build(t, { exchange: uniqueName(t, 'x') })
+  const app = await build(t)
   const { exchanges } = await admin(t)
   exchanges.push(exchange)
   const got = await route(app, {
@@ -51,7 +52,7 @@ t.test('a fanout exchange gives every bound service every message, whatever the 
 
 t.test('a direct exchange gives each consumer only the keys it bound', async (t) => {
   const exchange = uniqueName(t, 'direct')
-  const app = await build(t, { exchange: uniqueName(t, 'x') })
+  const app = await build(t)
   const { exchanges } = await admin(t)
   exchanges.push(exchange)
   const got = await route(app, {
@@ -63,7 +64,7 @@ t.test('a direct exchange gives each consumer only the keys it bound', async (t)
 
 t.test('a topic exchange matches * to exactly one word and # to zero or more words', async (t) => {
   const exchange = uniqueName(t, 'topic')
-  const app = await build(t, { exchange: uniqueName(t, 'x') })
+  const app = await build(t)
   const { exchanges } = await admin(t)
   exchanges.push(exchange)
   const got = await route(app, {
@@ -88,7 +89,7 @@ t.test('a topic exchange matches * to exactly one word and # to zero or more wor
 
 t.test('a headers exchange routes on all or any of the matched headers', async (t) => {
   const exchange = uniqueName(t, 'headers')
-  const app = await build(t, { exchange: uniqueName(t, 'x') })
+  const app = await build(t)
   const { exchanges } = await admin(t)
   exchanges.push(exchange)
   const got = await route(app, {
@@ -109,7 +110,7 @@ t.test('binding to an existing exchange of another type fails with FST_AMQP_TOPO
   const { ch, exchanges } = await admin(t)
   exchanges.push(exchange)
   await ch.assertExchange(exchange, 'fanout', { durable: true })
-  const app = await build(t, { exchange: uniqueName(t, 'x') })
+  const app = await build(t)
   const consumer = app.amqp.consume('k', async () => {}, { exchange, exchangeType: 'direct', exclusive: true })
   await t.rejects(consumer.ready(), { code: 'FST_AMQP_TOPOLOGY', message: /exchange/ })
 })
