@@ -45,7 +45,7 @@ export class Warren {
       await this.conn.open()
       await this.publisher.start()
     } catch (err) {
-      await this.close()
+      this.close().catch(() => {}) // in the background: boot reports the error now
       throw err
     }
     if (this.state === 'connecting') this.state = 'connected'
@@ -97,7 +97,8 @@ export class Warren {
       publisher: this.publisher,
       log: this.log,
       reopenDelay: this.opts.reconnectDelay,
-      closeTimeout: this.opts.closeTimeout
+      closeTimeout: this.opts.closeTimeout,
+      onStopped: (c) => this.consumers.delete(c)
     }, spec, handler, thisArg)
     this.consumers.add(consumer)
     if (this.consuming) {

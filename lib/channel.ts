@@ -16,6 +16,13 @@ export interface ManagedChannelOptions<C extends Channel> {
   reopenDelay: number
 }
 
+const closeErrors = new WeakMap<Channel, Error>()
+
+/** @internal The error the broker closed this channel with, if it did. */
+export function closeError (ch: Channel): Error | undefined {
+  return closeErrors.get(ch)
+}
+
 interface Waiter<C> {
   resolve: (ch: C) => void
   reject: (err: Error) => void
@@ -37,7 +44,9 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
   private readonly waiters = new Set<Waiter<C>>()
   private readonly onConnect = () => {
     this.open().catch((err: Error) => {
-      if (!this.closed) this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be set up after reconnecting')
+      if (this.closed) return
+      this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be set up')
+      this.emit('failed', err)
     })
   }
 
@@ -55,13 +64,27 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     return this.ch
   }
 
-  /** Opens the first channel and follows reconnections; rejects if the first setup fails. */
+  /**
+   * Opens the first channel (at once, or when the connection comes back) and
+   * follows reconnections; rejects if that first setup fails or on close.
+   */
   start (): Promise<C> {
+    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
     if (!this.following) {
       this.following = true
       this.conn.on('connect', this.onConnect)
     }
-    return this.open()
+    if (this.conn.current) return this.open()
+    return new Promise<C>((resolve, reject) => {
+      const onOpen = (ch: C) => { cleanup(); resolve(ch) }
+      const onFailed = (err: Error) => { cleanup(); reject(err) }
+      const cleanup = () => {
+        this.removeListener('open', onOpen)
+        this.removeListener('failed', onFailed)
+      }
+      this.on('open', onOpen)
+      this.on('failed', onFailed)
+    })
   }
 
   /** Resolves with the channel as soon as one is open; rejects after `timeout` ms or on close. */
@@ -96,6 +119,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     let lastError: Error | undefined
     ch.on('error', (err: Error) => {
       lastError = err
+      closeErrors.set(ch, err)
       this.log.warn({ err: { message: err.message, code: (err as any).code }, channel: this.opts.name }, 'amqp channel error')
     })
     ch.on('close', () => this.onClose(ch, lastError))
@@ -142,6 +166,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
       waiter.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
     }
     this.waiters.clear()
+    this.emit('failed', new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
     await this.opening?.catch(() => {})
     const ch = this.ch
     this.ch = undefined

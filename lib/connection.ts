@@ -33,6 +33,7 @@ export class Connection extends EventEmitter {
   private manager: AmqpConnectionManager | undefined
   private state: State = 'idle'
   private blockedReason: string | undefined
+  private closing: Promise<void> | undefined
   private readonly displayUrl: string
 
   constructor (private readonly opts: NormalizedOptions, private readonly log: Log) {
@@ -104,8 +105,9 @@ export class Connection extends EventEmitter {
           else resolve()
         }
         const timer = setTimeout(() => {
-          const reason = lastError?.message ?? 'no answer'
-          finish(new FST_AMQP_CONNECT_TIMEOUT(this.displayUrl, opts.connectTimeout, reason, lastError ? { cause: lastError } : undefined))
+          finish(lastError
+            ? new FST_AMQP_CONNECT_TIMEOUT(this.displayUrl, opts.connectTimeout, lastError.message, { cause: lastError })
+            : new FST_AMQP_CONNECT_TIMEOUT(this.displayUrl, opts.connectTimeout, 'no answer'))
         }, opts.connectTimeout)
         const onConnect = () => finish()
         const onFailed = ({ err, url }: { err: Error, url: unknown }) => {
@@ -119,7 +121,8 @@ export class Connection extends EventEmitter {
         manager.on('connect', onConnect)
       })
     } catch (err) {
-      await this.close()
+      // Report now; the manager may still be waiting on a connect attempt, so it closes in the background.
+      this.close().catch(() => {})
       throw err
     }
     // Keep logging failed attempts after boot.
@@ -128,9 +131,13 @@ export class Connection extends EventEmitter {
     })
   }
 
-  /** Closes the connection. Safe to call twice. */
-  async close (): Promise<void> {
-    if (this.state === 'closed' || this.state === 'closing') return
+  /** Closes the connection. Safe to call twice: later calls wait for the first. */
+  close (): Promise<void> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  private async shutdown (): Promise<void> {
     this.state = 'closing'
     try {
       await this.manager?.close()

@@ -19,6 +19,8 @@ export interface ConsumerContext {
   log: Log
   reopenDelay: number
   closeTimeout: number
+  /** Called once the consumer has stopped, so the core forgets it. */
+  onStopped: (consumer: WarrenConsumer) => void
 }
 
 const noop = () => {}
@@ -68,6 +70,7 @@ export class WarrenConsumer implements Consumer {
 
   /** Declares the topology and starts consuming. Single flight; rejects with a coded error. */
   start (): Promise<void> {
+    if (this.stopping) return this.readyPromise
     this.starting ??= this.channel.start().then(
       () => {
         this.log.info({ queue: this.queue, routingKeys: this.spec.topology.routingKeys }, 'amqp consumer started')
@@ -112,12 +115,8 @@ export class WarrenConsumer implements Consumer {
       body = decode(raw.content, props.contentType, props.contentEncoding)
     } catch (err) {
       this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp message could not be decoded; rejected without calling the handler')
-      if (props.replyTo) {
-        await this.replyError(props.replyTo, props.correlationId, err as Error)
-        this.settle(ch, raw, 'ack')
-      } else {
-        this.settle(ch, raw, 'drop')
-      }
+      if (props.replyTo) await this.answer(ch, raw, () => this.replyError(props.replyTo, props.correlationId, err as Error))
+      else this.settle(ch, raw, 'drop')
       return
     }
     const msg: WarrenMessage = {
@@ -136,8 +135,7 @@ export class WarrenConsumer implements Consumer {
       const failure = new FST_AMQP_HANDLER_FAILED(this.queue, (err as Error)?.message ?? String(err), { cause: err })
       if (props.replyTo) {
         this.log.warn({ err: failure, queue: this.queue }, 'amqp request handler failed; the error is the reply')
-        await this.replyError(props.replyTo, props.correlationId, err as Error)
-        this.settle(ch, raw, 'ack')
+        await this.answer(ch, raw, () => this.replyError(props.replyTo, props.correlationId, err as Error))
       } else {
         // Requeued once; a second failure is rejected (dead-lettered if the queue has a dead-letter exchange).
         const requeue = !raw.fields.redelivered
@@ -146,7 +144,22 @@ export class WarrenConsumer implements Consumer {
       }
       return
     }
-    if (props.replyTo) await this.reply(props.replyTo, props.correlationId, result)
+    if (props.replyTo) await this.answer(ch, raw, () => this.reply(props.replyTo, props.correlationId, result))
+    else this.settle(ch, raw, 'ack')
+  }
+
+  /**
+   * Sends a reply, then acks the request. If the reply cannot be sent the request
+   * is requeued once (the requester may still be waiting), then dropped.
+   */
+  private async answer (ch: Channel, raw: ConsumeMessage, send: () => Promise<void>): Promise<void> {
+    try {
+      await send()
+    } catch (err) {
+      const requeue = !raw.fields.redelivered
+      this.log.error({ err, queue: this.queue, requeued: requeue }, 'amqp reply could not be sent')
+      return this.settle(ch, raw, requeue ? 'requeue' : 'drop')
+    }
     this.settle(ch, raw, 'ack')
   }
 
@@ -211,5 +224,6 @@ export class WarrenConsumer implements Consumer {
       })
     }
     await this.channel.close()
+    this.ctx.onStopped(this)
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { ConfirmChannel, Message, Options } from 'amqplib'
-import { ManagedChannel } from './channel'
+import { closeError, ManagedChannel } from './channel'
 import type { Connection } from './connection'
 import {
   FST_AMQP_CLOSED,
@@ -76,9 +76,7 @@ export class Publisher {
         if (props.mandatory && this.returned.get(ch)?.delete(props.messageId)) {
           reject(new FST_AMQP_UNROUTABLE(exchange, routingKey))
         } else if (err) {
-          // amqplib reports a nack as an error while the channel stays open.
-          const Err = this.channel.current === ch ? FST_AMQP_PUBLISH_NACKED : FST_AMQP_PUBLISH_UNCONFIRMED
-          reject(new Err(exchange, routingKey, { cause: err }))
+          reject(this.publishError(ch, err, exchange, routingKey))
         } else {
           resolve()
         }
@@ -95,6 +93,18 @@ export class Publisher {
         }
       }
     })
+  }
+
+  /** Names why a publish failed: a nack, a missing exchange, or a channel that closed first. */
+  private publishError (ch: ConfirmChannel, err: Error, exchange: string, routingKey: string): Error {
+    if (err.message === 'message nacked') return new FST_AMQP_PUBLISH_NACKED(exchange, routingKey, { cause: err })
+    const closedWith = closeError(ch) as (Error & { code?: number }) | undefined
+    if (closedWith?.code === 404 && exchange !== '' && closedWith.message.includes(`'${exchange}'`)) {
+      // The exchange was deleted after it was checked: check it again next time.
+      this.exchanges.delete(exchange)
+      return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
+    }
+    return new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, { cause: closedWith ?? err })
   }
 
   /**

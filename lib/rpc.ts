@@ -51,14 +51,11 @@ export class RpcClient {
     })
   }
 
-  async request (routingKey: string, encoded: Encoded, o: NormalizedRequest): Promise<unknown> {
-    if (this.closed) throw new FST_AMQP_CLOSED('request() after close')
+  /** Resolves with the decoded reply; rejects with a coded error, at the latest after `o.timeout` ms. */
+  request (routingKey: string, encoded: Encoded, o: NormalizedRequest): Promise<unknown> {
+    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED('request() after close'))
     const origin: { stack?: string } = {}
     Error.captureStackTrace(origin, RpcClient.prototype.request)
-    this.starting ??= this.publisher.start().catch((err: Error) => {
-      this.starting = undefined // the next request tries again
-      throw err
-    })
     const correlationId = randomUUID()
     const reply = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -67,26 +64,33 @@ export class RpcClient {
       }, o.timeout)
       this.pending.set(correlationId, { routingKey, resolve, reject, timer, sent: false, origin })
     })
-    try {
-      await this.starting
-      await this.publisher.publish(o.exchange, routingKey, encoded.content, {
-        messageId: correlationId,
-        correlationId,
-        replyTo: REPLY_TO,
-        contentType: encoded.contentType,
-        headers: o.headers,
-        // A request nobody took in time is dropped by the broker, not executed late.
-        expiration: String(o.timeout),
-        persistent: false,
-        mandatory: true
-      }, o.timeout)
+    // The caller holds `reply`, which settles by the timeout whatever happens to the send.
+    this.send(correlationId, routingKey, encoded, o).catch((err: Error) => {
       const p = this.pending.get(correlationId)
-      if (p) p.sent = true
-    } catch (err) {
-      const p = this.pending.get(correlationId)
-      if (p) this.fail(correlationId, p, err as Error)
-    }
+      if (p) this.fail(correlationId, p, err)
+    })
     return reply
+  }
+
+  private async send (correlationId: string, routingKey: string, encoded: Encoded, o: NormalizedRequest): Promise<void> {
+    this.starting ??= this.publisher.start().catch((err: Error) => {
+      this.starting = undefined // the next request tries again
+      throw err
+    })
+    await this.starting
+    await this.publisher.publish(o.exchange, routingKey, encoded.content, {
+      messageId: correlationId,
+      correlationId,
+      replyTo: REPLY_TO,
+      contentType: encoded.contentType,
+      headers: o.headers,
+      // A request nobody took in time is dropped by the broker, not executed late.
+      expiration: String(o.timeout),
+      persistent: false,
+      mandatory: true
+    }, o.timeout)
+    const p = this.pending.get(correlationId)
+    if (p) p.sent = true
   }
 
   private onReply (msg: ConsumeMessage | null): void {

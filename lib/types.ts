@@ -46,8 +46,8 @@ export interface WarrenOptions {
    */
   reconnectDelay?: number
   /**
-   * How long a publish may wait for a connection and then for the broker's
-   * confirm, in milliseconds, before it rejects.
+   * How long a publish (or the send of a request) may wait for a connection,
+   * in milliseconds, before it rejects with FST_AMQP_NOT_CONNECTED.
    * @default 10000
    */
   publishTimeout?: number

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import net from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import amqplib from 'amqplib'
 import warren from '../lib/index'
@@ -50,10 +51,23 @@ async function deleteExchange (name: string): Promise<void> {
 }
 
 /** A raw amqplib channel for arranging and inspecting broker state, closed (with what it declared) after the test. */
-export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues: string[], exchanges: string[] }> {
+export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues: string[], exchanges: string[], exists: (queue: string) => Promise<boolean> }> {
   const conn = await amqplib.connect(AMQP_URL)
   const ch = await conn.createChannel()
-  const state = { ch, queues: [] as string[], exchanges: [] as string[] }
+  /** Whether a queue exists, asked on a throwaway channel (a 404 closes the channel it is asked on). */
+  const exists = async (queue: string): Promise<boolean> => {
+    const probe = await conn.createChannel()
+    probe.on('error', () => {})
+    try {
+      await probe.checkQueue(queue)
+      await probe.close()
+      return true
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return false
+      throw err
+    }
+  }
+  const state = { ch, queues: [] as string[], exchanges: [] as string[], exists }
   t.teardown(async () => {
     for (const q of state.queues) await ch.deleteQueue(q).catch(() => {})
     for (const x of state.exchanges) await ch.deleteExchange(x).catch(() => {})
@@ -93,4 +107,38 @@ export function deferred<T = void> (): { promise: Promise<T>, resolve: (v: T) =>
 /** `app.ready()` as a real Promise (Fastify returns a thenable instance), for t.rejects and .catch. */
 export async function ready (app: FastifyInstance): Promise<void> {
   await app.ready()
+}
+
+/**
+ * A TCP proxy in front of the broker, for injecting faults: `cut()` destroys
+ * every live connection; `refuse()` makes new connections fail until `accept()`.
+ */
+export async function proxy (t: TestLike): Promise<{ url: string, cut: () => void, refuse: () => void, accept: () => void }> {
+  const target = new URL(AMQP_URL)
+  const sockets = new Set<net.Socket>()
+  let refusing = false
+  const server = net.createServer((client) => {
+    if (refusing) return client.destroy()
+    const upstream = net.connect(Number(target.port || 5672), target.hostname)
+    sockets.add(client).add(upstream)
+    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream) }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise((resolve) => server.close(resolve))
+  })
+  const url = new URL(AMQP_URL)
+  url.hostname = '127.0.0.1'
+  url.port = String(port)
+  return {
+    url: url.toString(),
+    cut () { for (const s of sockets) s.destroy() },
+    refuse () { refusing = true },
+    accept () { refusing = false }
+  }
 }
