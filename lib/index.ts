@@ -77,4 +77,9 @@ namespace fastifyWarren {
 // `require('fastify-warren')`, `import warren from 'fastify-warren'` and `.default` all give the plugin.
 Object.defineProperty(fastifyWarren, 'default', { value: fastifyWarren, enumerable: false })
 
+// Node's ESM loader finds a CommonJS module's named exports by scanning its
+// source for `exports.name =`; the namespace above compiles to a form it cannot
+// see. This never runs, but lets `import { errors, warren } from 'fastify-warren'` work.
+if (false as boolean) exports.errors = exports.warren = undefined
+
 export = fastifyWarren
