@@ -170,7 +170,8 @@ t.test('a message that does not decode is rejected without calling the handler a
   const got = collector<unknown>(1)
   app.amqp.consume(key, async (msg) => { got.push(msg.body) }, { prefetch: 1 })
   await app.ready()
-  ch.publish(exchange, key, Buffer.from('{not json'), { contentType: 'application/json' })
+  // Confirmed and on the same channel as the good one, so it is queued first.
+  await app.amqp.publish(key, Buffer.from('{not json'), { contentType: 'application/json' })
   await app.amqp.publish(key, { good: true })
   t.same(await got.done, [{ good: true }], 'only the good message reached the handler')
   await app.close()

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import Fastify, { type FastifyInstance } from 'fastify'
 import amqplib from 'amqplib'
-import warren from '../lib/index'
+import warren, { type ConsumeOptions, type WarrenMessage } from '../lib/index'
 
 /** The broker the tests use. */
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
@@ -141,4 +141,19 @@ export async function proxy (t: TestLike): Promise<{ url: string, cut: () => voi
     refuse () { refusing = true },
     accept () { refusing = false }
   }
+}
+
+/**
+ * An app (own exchange) with one consumer on a unique routing key, ready, and
+ * a collector of the first `n` messages it receives. The queue is deleted after the test.
+ */
+export async function consumerApp (t: TestLike, n: number, options: ConsumeOptions = {}, plugin: Record<string, unknown> = {}): Promise<{ app: FastifyInstance, key: string, got: ReturnType<typeof collector<WarrenMessage>> }> {
+  const key = uniqueName(t)
+  const { queues } = await admin(t)
+  queues.push(key)
+  const app = await build(t, plugin, { ready: false })
+  const got = collector<WarrenMessage>(n)
+  app.amqp.consume(key, async (msg) => { got.push(msg) }, options)
+  await app.ready()
+  return { app, key, got }
 }

@@ -224,35 +224,22 @@ t.test('the tarball installs into a fresh app with its runtime dependencies', as
   for (const dep of ['fastify-warren', 'amqplib', 'fastify-plugin', 'fastify']) t.ok(modules.includes(dep), `${dep} is installed`)
 })
 
-t.test('require() gives the plugin, which publishes and consumes against the broker', async (t) => {
-  await ready
-  const r = await node(APP, 'app.cjs', key())
-  t.equal(r.code, 0, 'the program exits 0', output(r))
-  if (r.code !== 0) return
-  t.same(result(r), {
-    plugin: 'function',
-    isDefault: true,
-    isNamed: true,
-    rpcTimeout: 'function',
-    messageId: 'string',
-    body: { hello: 'cjs', n: 1 }
-  }, 'the consumer received the published body')
-})
-
-t.test('ESM default import gives the plugin, which publishes and consumes against the broker', async (t) => {
-  await ready
-  const r = await node(APP, 'app.mjs', key())
-  t.equal(r.code, 0, 'the program exits 0', output(r))
-  if (r.code !== 0) return
-  t.same(result(r), {
-    plugin: 'function',
-    isDefault: true,
-    isNamed: true,
-    rpcTimeout: 'function',
-    messageId: 'string',
-    body: { hello: 'esm', n: 1 }
-  }, 'the consumer received the published body')
-})
+for (const [how, file, hello] of [['require()', 'app.cjs', 'cjs'], ['ESM default import', 'app.mjs', 'esm']]) {
+  t.test(`${how} gives the plugin, which publishes and consumes against the broker`, async (t) => {
+    await ready
+    const r = await node(APP, file, key())
+    t.equal(r.code, 0, 'the program exits 0', output(r))
+    if (r.code !== 0) return
+    t.same(result(r), {
+      plugin: 'function',
+      isDefault: true,
+      isNamed: true,
+      rpcTimeout: 'function',
+      messageId: 'string',
+      body: { hello, n: 1 }
+    }, 'the consumer received the published body')
+  })
+}
 
 t.test('ESM named imports { errors, warren } give the coded error constructors and the plugin', async (t) => {
   await ready
