@@ -132,14 +132,16 @@ export class WarrenConsumer implements Consumer {
     try {
       result = await this.handler.call(this.thisArg as any, msg)
     } catch (err) {
-      const failure = new FST_AMQP_HANDLER_FAILED(this.queue, (err as Error)?.message ?? String(err), { cause: err })
+      const failure = new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err })
       if (props.replyTo) {
         this.log.warn({ err: failure, queue: this.queue }, 'amqp request handler failed; the error is the reply')
         await this.answer(ch, raw, () => this.replyError(props.replyTo, props.correlationId, err as Error))
       } else {
         // Requeued once; a second failure is rejected (dead-lettered if the queue has a dead-letter exchange).
         const requeue = !raw.fields.redelivered
-        this.log.error({ err: failure, queue: this.queue, messageId: props.messageId, requeued: requeue }, 'amqp handler failed')
+        const details = { err: failure, queue: this.queue, messageId: props.messageId, requeued: requeue }
+        if (requeue) this.log.warn(details, 'amqp handler failed; the message is requeued once')
+        else this.log.error(details, 'amqp handler failed again; the message is rejected')
         this.settle(ch, raw, requeue ? 'requeue' : 'drop')
       }
       return

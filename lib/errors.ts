@@ -49,7 +49,7 @@ export const FST_AMQP_ENCODE = createError('FST_AMQP_ENCODE', 'Could not encode 
 export const FST_AMQP_DECODE = createError('FST_AMQP_DECODE', 'Could not decode a message with content type "%s": %s', 502)
 
 /** A consumer handler threw or rejected. */
-export const FST_AMQP_HANDLER_FAILED = createError('FST_AMQP_HANDLER_FAILED', 'The handler for queue "%s" failed: %s', 500)
+export const FST_AMQP_HANDLER_FAILED = createError('FST_AMQP_HANDLER_FAILED', 'The handler for queue "%s" failed (the error is the cause)', 500)
 
 /** request() got no reply within its timeout. */
 export const FST_AMQP_RPC_TIMEOUT = createError('FST_AMQP_RPC_TIMEOUT', 'No reply to request "%s" within %d ms', 504)

@@ -46,6 +46,9 @@ async function main (): Promise<void> {
   })
 
   closeOnSignals(app)
+  // For process managers and the launcher: up once the broker connection is.
+  app.get('/health', async () => ({ ok: true }))
+
   await app.listen({ port: PORT, host: HOST })
 }
 

@@ -65,7 +65,7 @@ async function main (): Promise<void> {
   await waitForHttp(`http://${HOST}:${PORT2}/processed`)
   if (stopping) return
   run('service1', 'service1.ts')
-  await waitForHttp(`http://${HOST}:${PORT1}/`)
+  await waitForHttp(`http://${HOST}:${PORT1}/health`)
   if (stopping) return
   console.log(`
 Both services are up. Try:
