@@ -69,7 +69,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
    * follows reconnections; rejects if that first setup fails or on close.
    */
   start (): Promise<C> {
-    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
+    if (this.closed) return Promise.reject(this.closedError())
     if (!this.following) {
       this.following = true
       this.conn.on('connect', this.onConnect)
@@ -90,7 +90,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
   /** Resolves with the channel as soon as one is open; rejects after `timeout` ms or on close. */
   waitForChannel (timeout: number): Promise<C> {
     if (this.ch) return Promise.resolve(this.ch)
-    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
+    if (this.closed) return Promise.reject(this.closedError())
     return new Promise<C>((resolve, reject) => {
       const waiter: Waiter<C> = {
         resolve,
@@ -112,17 +112,15 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
 
   private async doOpen (): Promise<C> {
     if (this.ch) return this.ch
-    if (this.closed) throw new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
+    if (this.closed) throw this.closedError()
     const model: ChannelModel | undefined = this.conn.current
     if (!model) throw new FST_AMQP_NOT_CONNECTED(0)
     const ch = (this.opts.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C
-    let lastError: Error | undefined
     ch.on('error', (err: Error) => {
-      lastError = err
       closeErrors.set(ch, err)
       this.log.warn({ err: { message: err.message, code: (err as any).code }, channel: this.opts.name }, 'amqp channel error')
     })
-    ch.on('close', () => this.onClose(ch, lastError))
+    ch.on('close', () => this.onClose(ch))
     try {
       await this.opts.setup(ch)
     } catch (err) {
@@ -131,7 +129,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     }
     if (this.closed) {
       await ch.close().catch(() => {})
-      throw new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
+      throw this.closedError()
     }
     this.ch = ch
     this.emit('open', ch)
@@ -143,16 +141,20 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     return ch
   }
 
-  private onClose (ch: C, err: Error | undefined): void {
+  private onClose (ch: C): void {
     if (this.ch !== ch) return
     this.ch = undefined
-    this.emit('lost', ch, err)
+    this.emit('lost', ch, closeErrors.get(ch))
     if (this.closed || !this.conn.current) return // the connection's 'connect' reopens it
     this.log.warn({ channel: this.opts.name }, 'amqp channel closed by the broker; reopening')
     this.reopenTimer = setTimeout(() => {
       if (this.closed || !this.conn.current) return
       this.open().catch((err: Error) => this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be reopened'))
     }, this.opts.reopenDelay)
+  }
+
+  private closedError (): Error {
+    return new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
   }
 
   /** Closes the channel and stops following reconnections. Safe to call twice. */
@@ -163,10 +165,10 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     clearTimeout(this.reopenTimer)
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer)
-      waiter.reject(new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
+      waiter.reject(this.closedError())
     }
     this.waiters.clear()
-    this.emit('failed', new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`))
+    this.emit('failed', this.closedError())
     await this.opening?.catch(() => {})
     const ch = this.ch
     this.ch = undefined

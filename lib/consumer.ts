@@ -4,6 +4,7 @@ import type { NormalizedConsume } from './call-options'
 import { decode, encode, JSON_TYPE } from './codec'
 import type { Connection } from './connection'
 import { FST_AMQP_CLOSED, FST_AMQP_HANDLER_FAILED } from './errors'
+import { InFlight } from './in-flight'
 import type { Log } from './log'
 import { Publisher } from './publisher'
 import { declareConsumer } from './topology'
@@ -36,8 +37,7 @@ export class WarrenConsumer implements Consumer {
   private readonly channel: ManagedChannel<Channel>
   private readonly log: Log
   private consumerTag: string | undefined
-  private inFlight = 0
-  private onIdle: (() => void) | undefined
+  private readonly inFlight = new InFlight()
   private stopping = false
   private starting: Promise<void> | undefined
   private stopped: Promise<void> | undefined
@@ -100,11 +100,11 @@ export class WarrenConsumer implements Consumer {
     }
     // After cancel() has begun, leave the message unacked: closing the channel returns it to the queue.
     if (this.stopping) return
-    this.inFlight++
+    this.inFlight.enter()
     this.handle(ch, raw).catch((err: Error) => {
       this.log.error({ err, queue: this.queue }, 'amqp message settlement failed')
     }).finally(() => {
-      if (--this.inFlight === 0 && this.onIdle) this.onIdle()
+      this.inFlight.leave()
     })
   }
 
@@ -137,12 +137,10 @@ export class WarrenConsumer implements Consumer {
         this.log.warn({ err: failure, queue: this.queue }, 'amqp request handler failed; the error is the reply')
         await this.answer(ch, raw, () => this.replyError(props.replyTo, props.correlationId, err as Error))
       } else {
-        // Requeued once; a second failure is rejected (dead-lettered if the queue has a dead-letter exchange).
-        const requeue = !raw.fields.redelivered
-        const details = { err: failure, queue: this.queue, messageId: props.messageId, requeued: requeue }
-        if (requeue) this.log.warn(details, 'amqp handler failed; the message is requeued once')
+        const requeued = this.settle(ch, raw, 'retry')
+        const details = { err: failure, queue: this.queue, messageId: props.messageId, requeued }
+        if (requeued) this.log.warn(details, 'amqp handler failed; the message is requeued once')
         else this.log.error(details, 'amqp handler failed again; the message is rejected')
-        this.settle(ch, raw, requeue ? 'requeue' : 'drop')
       }
       return
     }
@@ -158,9 +156,9 @@ export class WarrenConsumer implements Consumer {
     try {
       await send()
     } catch (err) {
-      const requeue = !raw.fields.redelivered
-      this.log.error({ err, queue: this.queue, requeued: requeue }, 'amqp reply could not be sent')
-      return this.settle(ch, raw, requeue ? 'requeue' : 'drop')
+      const requeued = this.settle(ch, raw, 'retry')
+      this.log.error({ err, queue: this.queue, requeued }, 'amqp reply could not be sent')
+      return
     }
     this.settle(ch, raw, 'ack')
   }
@@ -194,14 +192,22 @@ export class WarrenConsumer implements Consumer {
     })
   }
 
-  /** Acks or rejects on the delivering channel, only if it is still open: a stale tag is never sent on a new channel. */
-  private settle (ch: Channel, raw: ConsumeMessage, how: 'ack' | 'requeue' | 'drop'): void {
+  /**
+   * Acks or rejects on the delivering channel, only if it is still open: a stale
+   * tag is never sent on a new channel. 'retry' requeues a first delivery and
+   * drops a redelivery (dead-lettered if the queue has a dead-letter exchange),
+   * so a failing message is tried twice and never loops. Returns whether it was requeued.
+   */
+  private settle (ch: Channel, raw: ConsumeMessage, how: 'ack' | 'retry' | 'drop'): boolean {
+    const requeue = how === 'retry' && !raw.fields.redelivered
     if (this.channel.current !== ch) {
       this.log.debug({ queue: this.queue }, 'amqp delivery from a closed channel not settled; the broker redelivers it')
-      return
+    } else if (how === 'ack') {
+      ch.ack(raw)
+    } else {
+      ch.nack(raw, false, requeue)
     }
-    if (how === 'ack') ch.ack(raw)
-    else ch.nack(raw, false, how === 'requeue')
+    return requeue
   }
 
   /** Stops new deliveries, waits for handlers in flight (up to closeTimeout), closes the channel. Safe to call twice. */
@@ -216,14 +222,8 @@ export class WarrenConsumer implements Consumer {
     await this.starting?.catch(noop)
     const ch = this.channel.current
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(noop)
-    if (this.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.log.warn({ queue: this.queue, inFlight: this.inFlight }, 'amqp handlers still running at closeTimeout; their messages return to the queue')
-          resolve()
-        }, this.ctx.closeTimeout)
-        this.onIdle = () => { clearTimeout(timer); resolve() }
-      })
+    if (!await this.inFlight.idle(this.ctx.closeTimeout)) {
+      this.log.warn({ queue: this.queue, inFlight: this.inFlight.size }, 'amqp handlers still running at closeTimeout; their messages return to the queue')
     }
     await this.channel.close()
     this.ctx.onStopped(this)

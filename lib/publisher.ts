@@ -10,6 +10,7 @@ import {
   FST_AMQP_PUBLISH_UNCONFIRMED,
   FST_AMQP_UNROUTABLE
 } from './errors'
+import { InFlight } from './in-flight'
 import type { Log } from './log'
 
 /** @internal */
@@ -37,8 +38,7 @@ export class Publisher {
   readonly channel: ManagedChannel<ConfirmChannel>
   private readonly returned = new WeakMap<ConfirmChannel, Set<string>>()
   private readonly exchanges = new Map<string, Promise<void> | true>()
-  private inFlight = 0
-  private onIdle: (() => void) | undefined
+  private readonly inFlight = new InFlight()
   private closed = false
 
   constructor (private readonly conn: Connection, private readonly opts: PublisherOptions, log: Log) {
@@ -69,10 +69,10 @@ export class Publisher {
     const known = this.exchanges.get(exchange)
     if (known !== true) await (known ?? this.checkExchange(exchange, timeout))
     const ch = this.channel.current ?? await this.channel.waitForChannel(timeout)
-    this.inFlight++
+    this.inFlight.enter()
     return new Promise<void>((resolve, reject) => {
       const done = (err: Error | null) => {
-        if (--this.inFlight === 0 && this.onIdle) this.onIdle()
+        this.inFlight.leave()
         if (props.mandatory && this.returned.get(ch)?.delete(props.messageId)) {
           reject(new FST_AMQP_UNROUTABLE(exchange, routingKey))
         } else if (err) {
@@ -85,7 +85,7 @@ export class Publisher {
         ch.publish(exchange, routingKey, content, props, done)
       } catch (err) {
         // The channel closed under us before anything was sent: safe to send on the next one.
-        if (--this.inFlight === 0 && this.onIdle) this.onIdle()
+        this.inFlight.leave()
         if (this.channel.current !== ch && !this.closed) {
           this.publish(exchange, routingKey, content, props, timeout).then(resolve, reject)
         } else {
@@ -136,12 +136,7 @@ export class Publisher {
   async close (timeout: number): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeout)
-        this.onIdle = () => { clearTimeout(timer); resolve() }
-      })
-    }
+    await this.inFlight.idle(timeout)
     await this.channel.close()
   }
 
