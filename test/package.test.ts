@@ -249,27 +249,21 @@ t.test('ESM named imports { errors, warren } give the coded error constructors a
   t.same(result(r), { code: 'FST_AMQP_RPC_TIMEOUT', statusCode: 504, isError: true, same: true }, 'errors and warren are named exports')
 })
 
-t.test('typed use compiles with module nodenext as ESM, and the output publishes, consumes and replies', async (t) => {
-  await ready
-  const c = await tsc('tsconfig.esm.json')
-  t.equal(c.code, 0, 'tsc -p tsconfig.esm.json exits 0', output(c))
-  if (c.code !== 0) return
-  const r = await node(APP, join('out-esm', 'typed.mjs'), key())
-  t.equal(r.code, 0, 'the program exits 0', output(r))
-  if (r.code !== 0) return
-  t.same(result(r), { sum: 5, messageId: 'string', isErrorClass: 'function' }, 'request() got the sum the consumer replied')
-})
-
-t.test('typed use compiles with module commonjs and esModuleInterop, and the output publishes, consumes and replies', async (t) => {
-  await ready
-  const c = await tsc('tsconfig.cjs.json')
-  t.equal(c.code, 0, 'tsc -p tsconfig.cjs.json exits 0', output(c))
-  if (c.code !== 0) return
-  const r = await node(APP, join('out-cjs', 'typed.js'), key())
-  t.equal(r.code, 0, 'the program exits 0', output(r))
-  if (r.code !== 0) return
-  t.same(result(r), { sum: 5, messageId: 'string', isErrorClass: 'function' }, 'request() got the sum the consumer replied')
-})
+for (const [mode, config, program] of [
+  ['module nodenext as ESM', 'tsconfig.esm.json', join('out-esm', 'typed.mjs')],
+  ['module commonjs and esModuleInterop', 'tsconfig.cjs.json', join('out-cjs', 'typed.js')]
+]) {
+  t.test(`typed use compiles with ${mode}, and the output publishes, consumes and replies`, async (t) => {
+    await ready
+    const c = await tsc(config)
+    t.equal(c.code, 0, `tsc -p ${config} exits 0`, output(c))
+    if (c.code !== 0) return
+    const r = await node(APP, program, key())
+    t.equal(r.code, 0, 'the program exits 0', output(r))
+    if (r.code !== 0) return
+    t.same(result(r), { sum: 5, messageId: 'string', isErrorClass: 'function' }, 'request() got the sum the consumer replied')
+  })
+}
 
 t.test('TypeScript rejects wrong use: a non-string URL or routing key, a mistyped reply or body, a string prefetch', async (t) => {
   await ready

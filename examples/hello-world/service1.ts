@@ -8,7 +8,8 @@
  * with FST_AMQP_UNROUTABLE and Fastify answers 502 with that code.
  */
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
 import warren from 'fastify-warren'
 
 /** What service 1 publishes on the `process` routing key. */
@@ -45,27 +46,17 @@ async function main (): Promise<void> {
     return reply.code(202).send({ queued: true, id: job.id })
   })
 
-  closeOnSignals(app)
+  // SIGINT/SIGTERM: close the app (which drains AMQP), then exit. close-with-grace exits 0 when done,
+  // 1 on a second signal or after `delay`, which outlasts the plugin's closeTimeout (30 s).
+  closeWithGrace({ delay: 35_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'closing after an error')
+    else app.log.info({ signal }, 'closing')
+    await app.close()
+  })
   // For process managers and the launcher: up once the broker connection is.
   app.get('/health', async () => ({ ok: true }))
 
   await app.listen({ port: PORT, host: HOST })
-}
-
-/** SIGINT/SIGTERM: close the app (which drains AMQP), then exit. A second signal is ignored. */
-function closeOnSignals (app: FastifyInstance): void {
-  let closing = false
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (closing) return
-    closing = true
-    app.log.info({ signal }, 'closing')
-    app.close().then(() => process.exit(0), (err: unknown) => {
-      app.log.error({ err }, 'close failed')
-      process.exit(1)
-    })
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,8 @@
  * The consumer is registered inside an encapsulated plugin (`processing`):
  * it starts when the app is ready and is drained when the app closes.
  */
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
 import warren from 'fastify-warren'
 import type { Job } from './service1'
 
@@ -81,24 +82,14 @@ async function main (): Promise<void> {
     }
   }, async (request) => store.list(request.query.id))
 
-  closeOnSignals(app)
+  // SIGINT/SIGTERM: close the app (consumers drain first), then exit. close-with-grace exits 0 when done,
+  // 1 on a second signal or after `delay`, which outlasts the plugin's closeTimeout (30 s).
+  closeWithGrace({ delay: 35_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'closing after an error')
+    else app.log.info({ signal }, 'closing')
+    await app.close()
+  })
   await app.listen({ port: PORT, host: HOST })
-}
-
-/** SIGINT/SIGTERM: close the app (consumers drain first), then exit. A second signal is ignored. */
-function closeOnSignals (app: FastifyInstance): void {
-  let closing = false
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (closing) return
-    closing = true
-    app.log.info({ signal }, 'closing')
-    app.close().then(() => process.exit(0), (err: unknown) => {
-      app.log.error({ err }, 'close failed')
-      process.exit(1)
-    })
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
 }
 
 main().catch((err: unknown) => {
