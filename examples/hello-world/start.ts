@@ -18,7 +18,10 @@ function run (name: string, file: string): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, file)], {
     cwd: join(__dirname, '..', '..'),
     env: { ...process.env, HOST, PORT1, PORT2 },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Their own process group: Ctrl-C reaches only this launcher, which then sends
+    // each service one SIGTERM (a second signal would make it skip draining).
+    detached: true
   })
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`))
