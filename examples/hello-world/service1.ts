@@ -9,8 +9,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
-import closeWithGrace from 'close-with-grace'
 import warren from 'fastify-warren'
+import { AMQP_URL, logger, run, serve } from '../common/service'
 
 /** What service 1 publishes on the `process` routing key. */
 export interface Job {
@@ -20,15 +20,10 @@ export interface Job {
   receivedAt: string
 }
 
-const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
-const PORT = Number(process.env.PORT1 ?? process.env.PORT ?? 3000)
-const HOST = process.env.HOST ?? '127.0.0.1'
+run(async () => {
+  const app = Fastify({ logger })
 
-async function main (): Promise<void> {
-  const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
-
-  // WARREN_EXCHANGE lets tests isolate runs; unset means the plugin's default ('warren').
-  await app.register(warren, { url: AMQP_URL, exchange: process.env.WARREN_EXCHANGE || undefined })
+  await app.register(warren, { url: AMQP_URL })
 
   app.post<{ Body: { text: string } }>('/process', {
     schema: {
@@ -46,20 +41,5 @@ async function main (): Promise<void> {
     return reply.code(202).send({ queued: true, id: job.id })
   })
 
-  // SIGINT/SIGTERM: close the app (which drains AMQP), then exit. close-with-grace exits 0 when done,
-  // 1 on a second signal or after `delay`, which outlasts the plugin's closeTimeout (30 s).
-  closeWithGrace({ delay: 35_000 }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing')
-    await app.close()
-  })
-  // For process managers and the launcher: up once the broker connection is.
-  app.get('/health', async () => ({ ok: true }))
-
-  await app.listen({ port: PORT, host: HOST })
-}
-
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exit(1)
+  await serve(app, 3000)
 })

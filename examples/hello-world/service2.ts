@@ -9,8 +9,8 @@
  * it starts when the app is ready and is drained when the app closes.
  */
 import Fastify from 'fastify'
-import closeWithGrace from 'close-with-grace'
 import warren from 'fastify-warren'
+import { AMQP_URL, logger, run, serve } from '../common/service'
 import type { Job } from './service1'
 
 /** A job after processing. */
@@ -20,10 +20,6 @@ export interface ProcessedItem extends Job {
   /** ISO timestamp of when service 2 processed the job. */
   processedAt: string
 }
-
-const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
-const PORT = Number(process.env.PORT2 ?? process.env.PORT ?? 3001)
-const HOST = process.env.HOST ?? '127.0.0.1'
 
 /** An in-memory store. Delivery is at-least-once, so an item is stored once per id. */
 function createStore (limit = 1000) {
@@ -50,16 +46,15 @@ function processJob (job: Job): ProcessedItem {
   }
 }
 
-async function main (): Promise<void> {
-  const app = Fastify({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+run(async () => {
+  const app = Fastify({ logger })
   const store = createStore()
 
-  await app.register(warren, { url: AMQP_URL, exchange: process.env.WARREN_EXCHANGE || undefined })
+  await app.register(warren, { url: AMQP_URL })
 
   app.register(async function processing (app) {
-    // The queue defaults to the routing key ('process'), shared by every instance
-    // of this service; WARREN_QUEUE lets tests use a queue of their own.
-    const queue = process.env.WARREN_QUEUE || undefined
+    // The queue is named after the routing key ('process') and shared by every
+    // instance of this service, so each job is processed once.
     app.amqp.consume<Job>('process', async (msg) => {
       const job = msg.body
       if (typeof job?.id !== 'string' || typeof job.text !== 'string') {
@@ -70,7 +65,7 @@ async function main (): Promise<void> {
       const item = processJob(job)
       store.add(item)
       app.log.info({ id: item.id, wordCount: item.wordCount }, 'processed')
-    }, { queue })
+    })
   })
 
   app.get<{ Querystring: { id?: string } }>('/processed', {
@@ -82,17 +77,5 @@ async function main (): Promise<void> {
     }
   }, async (request) => store.list(request.query.id))
 
-  // SIGINT/SIGTERM: close the app (consumers drain first), then exit. close-with-grace exits 0 when done,
-  // 1 on a second signal or after `delay`, which outlasts the plugin's closeTimeout (30 s).
-  closeWithGrace({ delay: 35_000 }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing')
-    await app.close()
-  })
-  await app.listen({ port: PORT, host: HOST })
-}
-
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exit(1)
+  await serve(app, 3001)
 })

@@ -1,0 +1,178 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { AMQP_URL, uniqueName } from './helpers'
+
+/*
+ * Helpers for the example tests: each example runs as real processes, the way
+ * a user runs it, in a RabbitMQ virtual host of its own, so the examples keep
+ * the plain names a user would choose ('task_queue', 'logs') and a test run
+ * leaves nothing behind (deleting the vhost deletes everything in it).
+ */
+
+const ROOT = join(__dirname, '..')
+const run = promisify(execFile)
+
+interface TestLike {
+  name: string
+  teardown (fn: () => unknown): void
+}
+
+/**
+ * rabbitmqctl, to create and delete virtual hosts. RABBITMQCTL overrides it,
+ * e.g. `RABBITMQCTL="docker compose exec -T rabbitmq rabbitmqctl"`.
+ */
+async function rabbitmqctl (...args: string[]): Promise<void> {
+  const [cmd, ...pre] = (process.env.RABBITMQCTL ?? 'rabbitmqctl').split(' ')
+  await run(cmd, [...pre, ...args], { env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } })
+}
+
+/** Creates a virtual host for this test (deleted, with all it holds, after it) and returns its broker URL. */
+export async function vhost (t: TestLike): Promise<string> {
+  const name = uniqueName(t)
+  const user = decodeURIComponent(new URL(AMQP_URL).username || 'guest')
+  await rabbitmqctl('add_vhost', name)
+  t.teardown(() => rabbitmqctl('delete_vhost', name))
+  await rabbitmqctl('set_permissions', '-p', name, user, '.*', '.*', '.*')
+  const url = new URL(AMQP_URL)
+  url.pathname = '/' + encodeURIComponent(name)
+  return url.toString()
+}
+
+/** A TCP port free right now on 127.0.0.1. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+/** A running example service. */
+export interface Service {
+  name: string
+  /** `http://127.0.0.1:<port>` */
+  base: string
+  child: ChildProcess
+  /** Everything it printed so far. */
+  output: string[]
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  /** Sends SIGTERM and resolves with how it exited. */
+  stop (): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  /** SIGKILL: the process dies without draining, as in a crash. */
+  kill (): Promise<void>
+}
+
+/**
+ * Starts `examples/<example>/<file>` with `node --import tsx` on a free port,
+ * with `AMQP_URL` and `env`, and resolves once it answers GET /health.
+ * Stopped (if still running) after the test.
+ */
+export async function service (t: TestLike, example: string, file: string, env: Record<string, string>, name = file.replace(/\.ts$/, '')): Promise<Service> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples', example, file)], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const output: string[] = []
+  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()))
+  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()))
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal }))
+  const running = (): boolean => child.exitCode === null && child.signalCode === null
+  const s: Service = {
+    name,
+    base: `http://127.0.0.1:${port}`,
+    child,
+    output,
+    exited,
+    async stop () {
+      if (running()) child.kill('SIGTERM')
+      return exited
+    },
+    async kill () {
+      if (running()) child.kill('SIGKILL')
+      await exited
+    }
+  }
+  t.teardown(async () => {
+    if (!running()) return
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10000)
+    child.kill('SIGTERM')
+    await exited
+    clearTimeout(killer)
+  })
+  await waitFor(`${name} to answer GET /health`, async () => {
+    if (!running()) throw new Error(`${name} exited before answering:\n${output.join('')}`)
+    try {
+      return (await fetch(s.base + '/health')).ok
+    } catch {
+      return false
+    }
+  }, 30000, () => output.join(''))
+  return s
+}
+
+/**
+ * Polls `check` every 50 ms until it returns something other than false,
+ * undefined or null, and resolves with that; rejects after `timeout` ms,
+ * with `context()` (a service's output, say) in the message.
+ */
+export async function waitFor<T> (what: string, check: () => Promise<T | false | undefined | null> | T | false | undefined | null, timeout = 15000, context?: () => string): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await check()
+    if (value !== false && value !== undefined && value !== null) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${context ? ':\n' + context() : ''}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** An HTTP call with a JSON body (if any), resolving with the status and the parsed JSON answer. */
+export async function http (method: string, url: string, body?: unknown): Promise<{ status: number, json: any }> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  const text = await res.text()
+  return { status: res.status, json: text ? JSON.parse(text) : undefined }
+}
+
+/**
+ * Runs `npm run example:<name>` as a user does, with every port shifted to a
+ * free range, waits for its "All services are up" banner, then sends SIGINT
+ * to its process group (Ctrl-C) and resolves, once every process has let go
+ * of the output, with the banner, the whole output and the services that
+ * logged "amqp closed" (drained and closed their connection).
+ */
+export async function launcher (t: TestLike, example: string, amqpUrl: string): Promise<{ banner: string, output: string, closed: string[] }> {
+  const portBase = 20000 + Math.floor(Math.random() * 400) * 50
+  const child = spawn('npm', ['run', '--silent', `example:${example}`], {
+    cwd: ROOT,
+    env: { ...process.env, AMQP_URL: amqpUrl, PORT_BASE: String(portBase), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true
+  })
+  let output = ''
+  child.stdout!.on('data', (d: Buffer) => { output += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { output += d.toString() })
+  // 'close': the launcher and npm have exited and nothing holds their output any more.
+  const closed = once(child, 'close')
+  t.teardown(() => { try { process.kill(-child.pid!, 'SIGKILL') } catch {} })
+  await waitFor(`the ${example} launcher's banner`, () => {
+    if (child.exitCode !== null) throw new Error(`the launcher exited early:\n${output}`)
+    return output.includes('Press Ctrl-C to stop')
+  }, 60000, () => output)
+  const banner = output.slice(output.indexOf('All services are up'))
+  // Ctrl-C in a terminal signals the whole foreground group: npm and the launcher.
+  // npm re-raises the SIGINT on itself; what matters is that the services drained.
+  process.kill(-child.pid!, 'SIGINT')
+  await closed
+  const drained = [...output.matchAll(/^\[([^\]]+)\] .*"msg":"amqp closed"/gm)].map((m) => m[1])
+  return { banner, output, closed: drained.sort() }
+}
