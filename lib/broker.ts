@@ -32,8 +32,10 @@ export class Warren {
       name: 'publisher',
       publishTimeout: opts.publishTimeout,
       reopenDelay: opts.reconnectDelay,
-      knownExchanges: [opts.exchange],
-      setup: async (ch) => { await declareExchange(ch, opts.exchange, 'topic') }
+      knownExchanges: Object.keys(opts.exchanges),
+      setup: async (ch) => {
+        for (const [name, type] of Object.entries(opts.exchanges)) await declareExchange(ch, name, type)
+      }
     }, log)
   }
 
@@ -84,7 +86,7 @@ export class Warren {
     this.rpcClient ??= new RpcClient(this.conn, {
       publishTimeout: this.opts.publishTimeout,
       reopenDelay: this.opts.reconnectDelay,
-      knownExchanges: [this.opts.exchange]
+      knownExchanges: Object.keys(this.opts.exchanges)
     }, this.log)
     return this.rpcClient.request(routingKey, encoded, o)
   }

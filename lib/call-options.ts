@@ -1,5 +1,5 @@
 import { FST_AMQP_INVALID_ARGUMENT } from './errors'
-import { assertInteger, assertString, describe, type NormalizedOptions } from './options'
+import { assertInteger, assertString, describe, EXCHANGE_TYPES, type NormalizedOptions } from './options'
 import type { ConsumeOptions, ExchangeType, PublishOptions, RequestOptions } from './types'
 import type { ConsumerTopology } from './topology'
 
@@ -10,7 +10,6 @@ import type { ConsumerTopology } from './topology'
  */
 
 const ARG = FST_AMQP_INVALID_ARGUMENT
-const EXCHANGE_TYPES = new Set<ExchangeType>(['direct', 'fanout', 'topic', 'headers'])
 const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
 const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
 const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch'])
@@ -117,13 +116,14 @@ export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, opt
   }
 
   const exchange = o.exchange === undefined ? defaults.exchange : assertString('options.exchange', o.exchange, true, ARG)
-  let exchangeType: ExchangeType = 'topic'
+  const declared = defaults.exchanges[exchange]
+  let exchangeType: ExchangeType = declared ?? 'topic'
   if (o.exchangeType !== undefined) {
-    if (!EXCHANGE_TYPES.has(o.exchangeType)) throw new ARG('options.exchangeType', `expected direct, fanout, topic or headers, got ${describe(o.exchangeType)}`)
+    if (!EXCHANGE_TYPES.includes(o.exchangeType)) throw new ARG('options.exchangeType', `expected direct, fanout, topic or headers, got ${describe(o.exchangeType)}`)
     exchangeType = o.exchangeType
   }
-  if (exchange === defaults.exchange && exchangeType !== 'topic') {
-    throw new ARG('options.exchangeType', `the plugin's exchange "${exchange}" is a topic exchange; name another exchange for ${exchangeType}`)
+  if (declared !== undefined && exchangeType !== declared) {
+    throw new ARG('options.exchangeType', `exchange "${exchange}" is declared as a ${declared} exchange by the plugin options, not ${exchangeType}`)
   }
   if (exchange === '' && exclusive) {
     throw new ARG('options.exchange', 'a server-named queue cannot be reached through the default exchange')

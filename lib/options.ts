@@ -1,5 +1,5 @@
 import { FST_AMQP_INVALID_OPTION } from './errors'
-import type { WarrenOptions } from './types'
+import type { ExchangeType, WarrenOptions } from './types'
 
 /** @internal An error constructor taking (field, reason). */
 export type ErrorClass = new (field: string, reason: string) => Error
@@ -8,6 +8,8 @@ export type ErrorClass = new (field: string, reason: string) => Error
 export interface NormalizedOptions {
   urls: string[]
   exchange: string
+  /** Every exchange declared at boot, the plugin's own (topic) included. */
+  exchanges: Record<string, ExchangeType>
   prefetch: number
   connectionName: string
   heartbeat: number
@@ -18,7 +20,7 @@ export interface NormalizedOptions {
 }
 
 const KNOWN = new Set([
-  'url', 'exchange', 'prefetch', 'connectionName', 'heartbeat',
+  'url', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
   'connectTimeout', 'reconnectDelay', 'publishTimeout', 'closeTimeout'
 ])
 
@@ -73,6 +75,29 @@ export function redactUrl (url: string): string {
   }
 }
 
+/** @internal The exchange types RabbitMQ routes with. */
+export const EXCHANGE_TYPES: readonly ExchangeType[] = ['direct', 'fanout', 'topic', 'headers']
+
+function assertExchanges (value: unknown, own: string): Record<string, ExchangeType> {
+  const all: Record<string, ExchangeType> = { [own]: 'topic' }
+  if (value === undefined) return all
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new FST_AMQP_INVALID_OPTION('exchanges', `expected an object of exchange name → type, got ${describe(value)}`)
+  }
+  for (const [name, type] of Object.entries(value)) {
+    assertString(`exchanges["${name}"]`, name)
+    if (name.startsWith('amq.')) throw new FST_AMQP_INVALID_OPTION(`exchanges["${name}"]`, 'names starting with "amq." are reserved by RabbitMQ')
+    if (!EXCHANGE_TYPES.includes(type as ExchangeType)) {
+      throw new FST_AMQP_INVALID_OPTION(`exchanges["${name}"]`, `expected direct, fanout, topic or headers, got ${describe(type)}`)
+    }
+    if (name === own && type !== 'topic') {
+      throw new FST_AMQP_INVALID_OPTION(`exchanges["${name}"]`, `"${name}" is the plugin's own exchange, always a topic exchange`)
+    }
+    all[name] = type as ExchangeType
+  }
+  return all
+}
+
 function assertUrl (name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new FST_AMQP_INVALID_OPTION(name, `expected an amqp:// or amqps:// URL, got ${typeof value === 'string' ? 'an empty string' : describe(value)}`)
@@ -114,9 +139,11 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     urls = [assertUrl('url', o.url)]
   }
 
+  const exchange = o.exchange === undefined ? DEFAULTS.exchange : assertString('exchange', o.exchange)
   return {
     urls,
-    exchange: o.exchange === undefined ? DEFAULTS.exchange : assertString('exchange', o.exchange),
+    exchange,
+    exchanges: assertExchanges(o.exchanges, exchange),
     prefetch: o.prefetch === undefined ? DEFAULTS.prefetch : assertInteger('prefetch', o.prefetch, 1, 65535),
     connectionName: o.connectionName === undefined ? DEFAULTS.connectionName : assertString('connectionName', o.connectionName),
     heartbeat: o.heartbeat === undefined ? DEFAULTS.heartbeat : assertInteger('heartbeat', o.heartbeat, 0, 3600),

@@ -18,6 +18,14 @@ export interface WarrenOptions {
    */
   exchange?: string
   /**
+   * More exchanges to declare (durable) at boot and again after every
+   * reconnect, by name and type, so a service can publish to them before any
+   * consumer has bound a queue: `{ logs: 'fanout', direct_logs: 'direct' }`.
+   * A consumer of one of them gets its type by default.
+   * @default {}
+   */
+  exchanges?: Record<string, ExchangeType>
+  /**
    * Default number of unacknowledged messages a consumer may hold, which is
    * also how many of its handlers run at once. Per consumer, overridable.
    * @default 10
@@ -109,7 +117,7 @@ export interface ConsumeOptions {
   exclusive?: boolean
   /** Exchange to bind the queue to. @default the plugin's exchange */
   exchange?: string
-  /** Type of that exchange, declared durable if it does not exist. @default 'topic' */
+  /** Type of that exchange, declared durable if it does not exist. @default its type in the plugin's `exchanges` option, else 'topic' */
   exchangeType?: ExchangeType
   /** For a headers exchange: the headers to match. */
   headers?: Record<string, string | number | boolean>

@@ -7,7 +7,7 @@ import { ready } from './helpers'
 const url = 'amqp://guest:guest@127.0.0.1:5672'
 
 t.test('normalizeOptions fills every default', async (t) => {
-  t.same(normalizeOptions({ url }), { urls: [url], ...DEFAULTS })
+  t.same(normalizeOptions({ url }), { urls: [url], ...DEFAULTS, exchanges: { warren: 'topic' } })
   t.same(DEFAULTS.exchange, 'warren')
 })
 
@@ -53,6 +53,11 @@ const bad: Array<[string, unknown, string]> = [
   ['a reconnect delay under 10 ms', { url, reconnectDelay: 1 }, 'reconnectDelay'],
   ['a zero publish timeout', { url, publishTimeout: 0 }, 'publishTimeout'],
   ['a negative close timeout', { url, closeTimeout: -5 }, 'closeTimeout'],
+  ['exchanges given as a list', { url, exchanges: ['logs'] }, 'exchanges'],
+  ['an exchange of an unknown type', { url, exchanges: { logs: 'broadcast' } }, 'exchanges["logs"]'],
+  ['an exchange with an empty name', { url, exchanges: { '': 'fanout' } }, 'exchanges[""]'],
+  ['an exchange in the reserved amq. namespace', { url, exchanges: { 'amq.fanout': 'fanout' } }, 'exchanges["amq.fanout"]'],
+  ['the plugin\'s own exchange as anything but topic', { url, exchange: 'app', exchanges: { app: 'direct' } }, 'exchanges["app"]'],
   ['a misspelt option', { url, prefech: 5 }, 'prefech']
 ]
 

@@ -114,3 +114,19 @@ t.test('binding to an existing exchange of another type fails with FST_AMQP_TOPO
   const consumer = app.amqp.consume('k', async () => {}, { exchange, exchangeType: 'direct', exclusive: true })
   await t.rejects(consumer.ready(), { code: 'FST_AMQP_TOPOLOGY', message: /exchange/ })
 })
+
+t.test('exchanges named in the plugin options are declared at boot, so a publish to them succeeds before any consumer binds', async (t) => {
+  const fanout = uniqueName(t, 'fanout')
+  const { ch, exchanges } = await admin(t)
+  exchanges.push(fanout)
+  const app = await build(t, { exchanges: { [fanout]: 'fanout' } })
+  const receipt = await app.amqp.publish('', { before: 'anyone' }, { exchange: fanout, mandatory: false })
+  t.type(receipt.messageId, 'string')
+  await t.resolves(ch.checkExchange(fanout), 'the exchange exists on the broker')
+
+  // A consumer of it gets its type without being told, and its queue gets every message.
+  const got = await route(app, { a: { keys: 'ignored' }, b: { keys: 'also-ignored' } }, [{ key: 'x' }], { key: 'y' }, fanout)
+  t.same(got, { a: ['x'], b: ['x'] })
+  t.throws(() => app.amqp.consume('k', async () => {}, { exchange: fanout, exchangeType: 'direct', exclusive: true }),
+    { code: 'FST_AMQP_INVALID_ARGUMENT', message: /declared as a fanout exchange/ })
+})
