@@ -1,5 +1,6 @@
-import { normalizeConsumeArgs, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey } from './call-options'
+import { normalizeConsumeArgs, normalizeGatherOptions, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey } from './call-options'
 import { encode } from './codec'
+import { gather } from './gather'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
 import { FST_AMQP_CLOSED } from './errors'
@@ -8,7 +9,7 @@ import type { NormalizedOptions } from './options'
 import { Publisher } from './publisher'
 import { RpcClient } from './rpc'
 import { declareExchange } from './topology'
-import type { ConsumeOptions, Consumer, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
+import type { ConsumeOptions, Consumer, GatherOptions, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
 
 type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
 
@@ -30,6 +31,7 @@ export class Warren {
     this.conn = new Connection(opts, log)
     this.publisher = new Publisher(this.conn, {
       name: 'publisher',
+      appId: opts.connectionName,
       publishTimeout: opts.publishTimeout,
       reopenDelay: opts.reconnectDelay,
       knownExchanges: Object.keys(opts.exchanges),
@@ -82,13 +84,26 @@ export class Warren {
     assertRoutingKey(routingKey)
     const o = normalizeRequestOptions(options, this.opts)
     const encoded = encode(body)
+    return this.rpc().request({ ...o, routingKey }, encoded)
+  }
+
+  async gather (routingKey: string, body: unknown, options?: GatherOptions): Promise<GatherResult> {
+    assertRoutingKey(routingKey)
+    const { expect, ...o } = normalizeGatherOptions(options, this.opts)
+    const encoded = encode(body)
+    return gather(this.rpc(), { ...o, routingKey }, encoded, expect)
+  }
+
+  /** The RPC client, made on first use. */
+  private rpc (): RpcClient {
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('request() after close')
     this.rpcClient ??= new RpcClient(this.conn, {
+      appId: this.opts.connectionName,
       publishTimeout: this.opts.publishTimeout,
       reopenDelay: this.opts.reconnectDelay,
       knownExchanges: Object.keys(this.opts.exchanges)
     }, this.log)
-    return this.rpcClient.request(routingKey, encoded, o)
+    return this.rpcClient
   }
 
   consume (routingKey: string | string[], handler: MessageHandler, options: ConsumeOptions | undefined, thisArg: unknown): Consumer {

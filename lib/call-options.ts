@@ -1,6 +1,6 @@
 import { FST_AMQP_INVALID_ARGUMENT } from './errors'
 import { assertInteger, assertString, describe, EXCHANGE_TYPES, type NormalizedOptions } from './options'
-import type { ConsumeOptions, ExchangeType, PublishOptions, RequestOptions } from './types'
+import type { ConsumeOptions, ExchangeType, GatherOptions, NextStage, PublishOptions, RequestOptions } from './types'
 import type { ConsumerTopology } from './topology'
 
 /*
@@ -12,7 +12,9 @@ import type { ConsumerTopology } from './topology'
 const ARG = FST_AMQP_INVALID_ARGUMENT
 const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
 const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
-const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch'])
+const GATHER_KEYS = new Set(['timeout', 'exchange', 'headers', 'expect'])
+const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next'])
+const NEXT_KEYS = new Set(['routingKey', 'exchange'])
 
 /** @internal Default request timeout, in milliseconds. */
 export const DEFAULT_REQUEST_TIMEOUT = 5000
@@ -90,10 +92,41 @@ export function normalizeRequestOptions (options: RequestOptions | undefined, de
   }
 }
 
+/** @internal Gather options after validation. */
+export interface NormalizedGather extends NormalizedRequest {
+  expect: number | string[] | undefined
+}
+
+/** @internal */
+export function normalizeGatherOptions (options: GatherOptions | undefined, defaults: NormalizedOptions): NormalizedGather {
+  const { expect, ...rest } = options === undefined ? {} : assertObject('options', options) as GatherOptions
+  if (options !== undefined) assertKeys('options', options as Record<string, unknown>, GATHER_KEYS)
+  const request = normalizeRequestOptions(rest, defaults)
+  if (expect === undefined || typeof expect === 'number') {
+    return { ...request, expect: expect === undefined ? undefined : assertInteger('options.expect', expect, 1, 65535, ARG) }
+  }
+  if (!Array.isArray(expect) || expect.length === 0) throw new ARG('options.expect', `expected a count or a non-empty list of service names, got ${describe(expect)}`)
+  const names = expect.map((name, i) => assertString(`options.expect[${i}]`, name, false, ARG))
+  if (new Set(names).size !== names.length) throw new ARG('options.expect', 'a service is named twice')
+  return { ...request, expect: names }
+}
+
 /** @internal Consumer settings after validation. */
 export interface NormalizedConsume {
   topology: ConsumerTopology
   prefetch: number
+  /** Where the handler's result goes, for a pipeline stage. */
+  next: Required<NextStage> | undefined
+}
+
+function normalizeNext (next: unknown, exchange: string): Required<NextStage> {
+  if (typeof next === 'string') return { routingKey: assertString('options.next', next, true, ARG), exchange }
+  const o = assertObject('options.next', next) as unknown as NextStage
+  assertKeys('options.next', o as unknown as Record<string, unknown>, NEXT_KEYS)
+  return {
+    routingKey: assertString('options.next.routingKey', o.routingKey, true, ARG),
+    exchange: o.exchange === undefined ? exchange : assertString('options.next.exchange', o.exchange, true, ARG)
+  }
 }
 
 /** @internal */
@@ -139,6 +172,7 @@ export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, opt
 
   return {
     topology: { exchange, exchangeType, queue, exclusive, routingKeys, bindArgs },
-    prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG)
+    prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG),
+    next: o.next === undefined ? undefined : normalizeNext(o.next, exchange)
   }
 }

@@ -26,6 +26,14 @@ export interface ConsumerContext {
 
 const noop = () => {}
 
+/** Headers the broker or this plugin set about one hop, not to be carried to the next. */
+const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-error)/
+
+function forwardHeaders (headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!headers) return undefined
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_HEADERS.test(name)))
+}
+
 /**
  * @internal
  * One consumer on its own channel (so its prefetch, and any channel error, are its own).
@@ -145,7 +153,44 @@ export class WarrenConsumer implements Consumer {
       return
     }
     if (props.replyTo) await this.answer(ch, raw, () => this.reply(props.replyTo, props.correlationId, result))
+    else if (this.spec.next && result !== undefined) await this.forward(ch, raw, result)
     else this.settle(ch, raw, 'ack')
+  }
+
+  /**
+   * Pipeline stage: publishes the handler's result to the next stage and acks
+   * the message only once the broker has confirmed it, so a crash in between
+   * repeats the stage rather than losing the message. A result that cannot be
+   * encoded is rejected at once; a publish that fails is retried like a failed handler.
+   */
+  private async forward (ch: Channel, raw: ConsumeMessage, result: unknown): Promise<void> {
+    const next = this.spec.next!
+    const props = raw.properties
+    let encoded
+    try {
+      encoded = encode(result)
+    } catch (err) {
+      this.settle(ch, raw, 'drop')
+      this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp handler result could not be encoded for the next stage; the message is rejected')
+      return
+    }
+    try {
+      await this.ctx.publisher.publish(next.exchange, next.routingKey, encoded.content, {
+        messageId: Publisher.messageId(),
+        // One id follows the message through every stage.
+        correlationId: props.correlationId ?? props.messageId,
+        contentType: encoded.contentType,
+        headers: forwardHeaders(props.headers),
+        persistent: true,
+        mandatory: true,
+        timestamp: Math.floor(Date.now() / 1000)
+      })
+    } catch (err) {
+      const requeued = this.settle(ch, raw, 'retry')
+      this.log.error({ err, queue: this.queue, next, messageId: props.messageId, requeued }, 'amqp result could not be passed to the next stage')
+      return
+    }
+    this.settle(ch, raw, 'ack')
   }
 
   /**

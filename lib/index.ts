@@ -8,7 +8,7 @@ import type * as types from './types'
 /**
  * fastify-warren: RabbitMQ for Fastify.
  *
- * Registers `app.amqp` with `publish()`, `request()` and `consume()`.
+ * Registers `app.amqp` with `publish()`, `request()`, `gather()` and `consume()`.
  * Registration waits for the first connection, so `app.ready()` rejects with
  * a coded error when the broker cannot be reached. Consumers start on
  * `ready` and are drained on `close`.
@@ -35,6 +35,7 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
       facade = {
         publish: (routingKey, body, o) => core.publish(routingKey, body, o),
         request: (routingKey, body, o) => core.request(routingKey, body, o),
+        gather: (routingKey, body, o) => core.gather(routingKey, body, o),
         consume: (routingKey, handler, o) => core.consume(routingKey, handler as types.MessageHandler, o, instance)
       }
       facades.set(instance, facade)
@@ -62,7 +63,12 @@ namespace fastifyWarren {
   export type PublishOptions = types.PublishOptions
   export type PublishReceipt = types.PublishReceipt
   export type RequestOptions = types.RequestOptions
+  export type GatherOptions = types.GatherOptions
+  export type GatherReply<T = any> = types.GatherReply<T>
+  export type GatherFailure = types.GatherFailure
+  export type GatherResult<T = any> = types.GatherResult<T>
   export type ConsumeOptions = types.ConsumeOptions
+  export type NextStage = types.NextStage
   export type ExchangeType = types.ExchangeType
   export type WarrenMessage<T = any> = types.WarrenMessage<T>
   export type MessageHandler<T = any, R = unknown> = types.MessageHandler<T, R>

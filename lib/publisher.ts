@@ -19,6 +19,8 @@ export interface PublisherOptions {
   /** Wait for a connection at most this long, in milliseconds. */
   publishTimeout: number
   reopenDelay: number
+  /** Sent as app_id on every message, unless the message sets one: the service's name. */
+  appId: string
   /** Exchanges known to exist (declared by us); others are checked once before the first publish. */
   knownExchanges: string[]
   /** Extra setup on every new channel (the RPC client consumes direct reply-to here). */
@@ -69,6 +71,7 @@ export class Publisher {
     const known = this.exchanges.get(exchange)
     if (known !== true) await (known ?? this.checkExchange(exchange, timeout))
     const ch = this.channel.current ?? await this.channel.waitForChannel(timeout)
+    props.appId ??= this.opts.appId
     this.inFlight.enter()
     return new Promise<void>((resolve, reject) => {
       const done = (err: Error | null) => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib'
-import type { NormalizedRequest } from './call-options'
 import { decode, type Encoded } from './codec'
 import type { Connection } from './connection'
 import { ERROR_HEADER } from './consumer'
@@ -16,15 +15,38 @@ import { Publisher } from './publisher'
 /** RabbitMQ's direct reply-to pseudo-queue. */
 const REPLY_TO = 'amq.rabbitmq.reply-to'
 
-interface Pending {
+/** @internal How a request is sent. */
+export interface Call {
+  exchange: string
   routingKey: string
-  resolve: (value: any) => void
-  reject: (err: Error) => void
+  timeout: number
+  headers: Record<string, unknown> | undefined
+}
+
+/**
+ * @internal
+ * Whatever waits for the replies to one request: one reply (request()) or
+ * many (gather()). The client calls exactly one of the settling methods
+ * (`reply` returning true, `timeout`, `lost`, `failed`, `closed`) once.
+ */
+export interface Waiter {
+  /** One reply arrived; returns true when no more are wanted. */
+  reply (msg: ConsumeMessage): boolean
+  /** The deadline passed. */
+  timeout (): void
+  /** The channel the request went out on was lost: no more replies can arrive. */
+  lost (): void
+  /** The request could not be sent (unroutable, no connection...). */
+  failed (err: Error): void
+  /** The app is closing. */
+  closed (): void
+}
+
+interface Pending {
+  waiter: Waiter
   timer: NodeJS.Timeout
   /** Set once the broker has confirmed the request: it now waits on the current channel's reply consumer. */
   sent: boolean
-  /** The caller's stack, so a late failure still points at the request() call. */
-  origin: { stack?: string }
 }
 
 /** @internal The requester side of RPC, over direct reply-to with correlation ids. */
@@ -34,7 +56,7 @@ export class RpcClient {
   private starting: Promise<unknown> | undefined
   private closed = false
 
-  constructor (conn: Connection, opts: { publishTimeout: number, reopenDelay: number, knownExchanges: string[] }, log: Log) {
+  constructor (conn: Connection, opts: { appId: string, publishTimeout: number, reopenDelay: number, knownExchanges: string[] }, log: Log) {
     this.publisher = new Publisher(conn, {
       name: 'rpc',
       ...opts,
@@ -46,49 +68,71 @@ export class RpcClient {
     // Replies to requests sent on a lost channel can never arrive.
     this.publisher.channel.on('lost', () => {
       for (const [id, p] of this.pending) {
-        if (p.sent) this.fail(id, p, new FST_AMQP_RPC_INTERRUPTED(p.routingKey))
+        if (p.sent) this.settle(id, p)?.lost()
       }
     })
   }
 
-  /** Resolves with the decoded reply; rejects with a coded error, at the latest after `o.timeout` ms. */
-  request (routingKey: string, encoded: Encoded, o: NormalizedRequest): Promise<unknown> {
-    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED('request() after close'))
-    const origin: { stack?: string } = {}
-    Error.captureStackTrace(origin, RpcClient.prototype.request)
-    const correlationId = randomUUID()
-    const reply = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const p = this.pending.get(correlationId)
-        if (p) this.fail(correlationId, p, new FST_AMQP_RPC_TIMEOUT(routingKey, o.timeout))
-      }, o.timeout)
-      this.pending.set(correlationId, { routingKey, resolve, reject, timer, sent: false, origin })
+  /** Resolves with the decoded reply; rejects with a coded error, at the latest after `call.timeout` ms. */
+  request (call: Call, encoded: Encoded): Promise<unknown> {
+    const origin = callerStack(RpcClient.prototype.request, 'request()')
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error) => reject(withOrigin(err, origin))
+      this.call(call, encoded, {
+        reply: (msg) => {
+          let body
+          try {
+            body = decodeReply(msg, call.routingKey)
+          } catch (err) {
+            fail(err as Error)
+            return true
+          }
+          resolve(body)
+          return true
+        },
+        timeout: () => fail(new FST_AMQP_RPC_TIMEOUT(call.routingKey, call.timeout)),
+        lost: () => fail(new FST_AMQP_RPC_INTERRUPTED(call.routingKey)),
+        failed: fail,
+        closed: () => fail(new FST_AMQP_CLOSED('the app closed while the request waited for its reply'))
+      })
     })
-    // The caller holds `reply`, which settles by the timeout whatever happens to the send.
-    this.send(correlationId, routingKey, encoded, o).catch((err: Error) => {
-      const p = this.pending.get(correlationId)
-      if (p) this.fail(correlationId, p, err)
-    })
-    return reply
   }
 
-  private async send (correlationId: string, routingKey: string, encoded: Encoded, o: NormalizedRequest): Promise<void> {
+  /**
+   * Sends one request and routes every reply with its correlation id to
+   * `waiter` until it is done, the deadline passes or the channel is lost.
+   */
+  call (call: Call, encoded: Encoded, waiter: Waiter): void {
+    if (this.closed) return waiter.closed()
+    const correlationId = randomUUID()
+    const timer = setTimeout(() => {
+      const p = this.pending.get(correlationId)
+      if (p) this.settle(correlationId, p)?.timeout()
+    }, call.timeout)
+    this.pending.set(correlationId, { waiter, timer, sent: false })
+    this.send(correlationId, call, encoded).catch((err: Error) => {
+      const p = this.pending.get(correlationId)
+      if (p) this.settle(correlationId, p)?.failed(err)
+    })
+  }
+
+  private async send (correlationId: string, call: Call, encoded: Encoded): Promise<void> {
     this.starting ??= this.publisher.start().catch((err: Error) => {
       this.starting = undefined // the next request tries again
       throw err
     })
     await this.starting
-    await this.publisher.publish(o.exchange, routingKey, encoded.content, {
+    await this.publisher.publish(call.exchange, call.routingKey, encoded.content, {
       messageId: correlationId,
       correlationId,
       replyTo: REPLY_TO,
       contentType: encoded.contentType,
-      headers: o.headers,
+      headers: call.headers,
       // A request nobody took in time is dropped by the broker, not executed late.
-      expiration: String(o.timeout),
+      expiration: String(call.timeout),
       persistent: false,
       mandatory: true
-    }, o.timeout)
+    }, call.timeout)
     const p = this.pending.get(correlationId)
     if (p) p.sent = true
   }
@@ -97,40 +141,57 @@ export class RpcClient {
     if (!msg) return
     const id = msg.properties.correlationId
     const p = typeof id === 'string' ? this.pending.get(id) : undefined
-    if (!p) return // late reply to a request that timed out
-    this.pending.delete(id)
-    clearTimeout(p.timer)
-    let body: any
-    try {
-      body = decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding)
-    } catch (err) {
-      return p.reject(withOrigin(err as Error, p.origin))
-    }
-    if (msg.properties.headers?.[ERROR_HEADER] !== undefined) {
-      const remote = body?.error ?? {}
-      const err = new FST_AMQP_RPC_REMOTE_ERROR(p.routingKey, remote.message ?? 'unknown error')
-      Object.assign(err, { remote: { message: remote.message, code: remote.code } })
-      return p.reject(withOrigin(err, p.origin))
-    }
-    p.resolve(body)
+    if (!p) return // a late reply to a request that is over
+    if (p.waiter.reply(msg)) this.settle(id, p)
   }
 
-  private fail (id: string, p: Pending, err: Error): void {
+  /** Forgets a pending request and returns its waiter, to be told how it ended. */
+  private settle (id: string, p: Pending): Waiter | undefined {
+    if (this.pending.get(id) !== p) return undefined
     this.pending.delete(id)
     clearTimeout(p.timer)
-    p.reject(withOrigin(err, p.origin))
+    return p.waiter
   }
 
-  /** Rejects every pending request with FST_AMQP_CLOSED and closes the channel. Safe to call twice. */
+  /** Ends every pending request (request() rejects with FST_AMQP_CLOSED) and closes the channel. Safe to call twice. */
   async close (timeout: number): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const [id, p] of this.pending) this.fail(id, p, new FST_AMQP_CLOSED('the app closed while the request waited for its reply'))
+    for (const [id, p] of this.pending) this.settle(id, p)?.closed()
     await this.publisher.close(timeout)
   }
 }
 
-function withOrigin (err: Error, origin: { stack?: string }): Error {
-  if (origin.stack && err.stack) err.stack += '\n    --- request() called at ---' + origin.stack.slice(origin.stack.indexOf('\n'))
+/**
+ * @internal
+ * The decoded body of a reply; throws FST_AMQP_RPC_REMOTE_ERROR (with `remote`)
+ * for an error reply and FST_AMQP_DECODE for a body that does not decode.
+ */
+export function decodeReply (msg: ConsumeMessage, routingKey: string): unknown {
+  const body = decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding) as any
+  if (msg.properties.headers?.[ERROR_HEADER] !== undefined) {
+    const remote = body?.error ?? {}
+    const err = new FST_AMQP_RPC_REMOTE_ERROR(routingKey, remote.message ?? 'unknown error')
+    throw Object.assign(err, { remote: { message: remote.message, code: remote.code } })
+  }
+  return body
+}
+
+/** @internal Where a call was made: its caller's stack, so a late failure still points there. */
+export interface Origin {
+  method: string
+  stack?: string
+}
+
+/** @internal Captures the stack of whoever called `fn` (named `method` in the error). */
+export function callerStack (fn: Function, method: string): Origin {
+  const origin: Origin = { method }
+  Error.captureStackTrace(origin, fn)
+  return origin
+}
+
+/** @internal Appends the caller's stack to a late error. */
+export function withOrigin (err: Error, origin: Origin): Error {
+  if (origin.stack && err.stack) err.stack += `\n    --- ${origin.method} called at ---` + origin.stack.slice(origin.stack.indexOf('\n'))
   return err
 }

@@ -32,7 +32,9 @@ export interface WarrenOptions {
    */
   prefetch?: number
   /**
-   * Connection name shown in the RabbitMQ management UI and `rabbitmqctl list_connections`.
+   * This service's name: the connection name shown in the RabbitMQ management
+   * UI and `rabbitmqctl list_connections`, and the `app_id` property of every
+   * message it sends (so gather() can tell which service replied).
    * @default 'fastify-warren'
    */
   connectionName?: string
@@ -106,6 +108,58 @@ export interface RequestOptions {
   headers?: Record<string, unknown>
 }
 
+/** Per-call options of gather(). */
+export interface GatherOptions {
+  /** Milliseconds to collect replies; the request expires in the queues after the same time. @default 5000 */
+  timeout?: number
+  /**
+   * When to stop before the deadline: after this many replies, or once every
+   * service named here (by its `connectionName`) has replied. Without it,
+   * gather() collects until the deadline.
+   */
+  expect?: number | string[]
+  /** Exchange to publish the request to. @default the plugin's exchange */
+  exchange?: string
+  /** Application headers. */
+  headers?: Record<string, unknown>
+}
+
+/** One reply gathered. */
+export interface GatherReply<T = any> {
+  /** The replying service's `connectionName` (the reply's app_id). */
+  from: string
+  /** The decoded reply. */
+  body: T
+}
+
+/** A service whose handler failed: it replied with an error. */
+export interface GatherFailure {
+  /** The replying service's `connectionName` (the reply's app_id). */
+  from: string
+  /** FST_AMQP_RPC_REMOTE_ERROR with `remote` set, or FST_AMQP_DECODE. */
+  error: Error
+}
+
+/** What gather() resolves with: whatever arrived in time. */
+export interface GatherResult<T = any> {
+  /** The replies, in the order they arrived. */
+  replies: Array<GatherReply<T>>
+  /** The error replies, in the order they arrived. */
+  failed: GatherFailure[]
+  /** The services named in `expect` that did not answer in time; empty when `expect` is a number or absent. */
+  missing: string[]
+  /** True when `expect` was met (counting error replies) before the deadline. */
+  complete: boolean
+}
+
+/** Where a consumer sends its handler's result: the next stage of a pipeline. */
+export interface NextStage {
+  /** Routing key to publish the result with. */
+  routingKey: string
+  /** Exchange to publish to. @default the consumer's exchange */
+  exchange?: string
+}
+
 /** Options of consume(). */
 export interface ConsumeOptions {
   /**
@@ -125,6 +179,15 @@ export interface ConsumeOptions {
   match?: 'all' | 'any'
   /** Unacknowledged messages held at once, which is also how many handlers run at once. @default the plugin's prefetch */
   prefetch?: number
+  /**
+   * Makes the consumer a pipeline stage: the handler's return value is
+   * published (persistent, mandatory, confirmed) with this routing key, and
+   * only then is the message acked. The correlation id (or, without one, the
+   * incoming message id) and the application headers are carried forward. A
+   * handler that returns `undefined` ends the message's journey there. A
+   * routing key alone publishes to the consumer's exchange.
+   */
+  next?: string | NextStage
 }
 
 /** A message as a handler receives it. */
@@ -164,6 +227,13 @@ export interface Amqp {
   publish<T = unknown> (routingKey: string, body: T, options?: PublishOptions): Promise<PublishReceipt>
   /** Sends a request and resolves with the decoded reply. */
   request<Res = any, Req = unknown> (routingKey: string, body: Req, options?: RequestOptions): Promise<Res>
+  /**
+   * Scatter-gather: publishes one request to every queue bound to the routing
+   * key and collects replies until `expect` is met or `timeout` passes, then
+   * resolves with what arrived and who is missing. Rejects only when the
+   * request cannot be sent (FST_AMQP_UNROUTABLE when no queue is bound).
+   */
+  gather<Res = any, Req = unknown> (routingKey: string, body: Req, options?: GatherOptions): Promise<GatherResult<Res>>
   /** Registers a consumer; it starts when the app is ready (at once if it already is). */
   consume<T = any, R = unknown> (routingKey: string | string[], handler: MessageHandler<T, R>, options?: ConsumeOptions): Consumer
 }

@@ -1,0 +1,50 @@
+import type { ConsumeMessage } from 'amqplib'
+import type { Encoded } from './codec'
+import { callerStack, decodeReply, withOrigin, type Call, type RpcClient } from './rpc'
+import type { GatherFailure, GatherReply, GatherResult } from './types'
+
+/**
+ * @internal
+ * Scatter-gather: one request to every queue bound to the routing key, and
+ * every reply collected until `expect` is met or the deadline passes. Once the
+ * request is out it always resolves, with what arrived (partial results are
+ * the point); it rejects only when the request could not be sent.
+ */
+export function gather (client: RpcClient, call: Call, encoded: Encoded, expect: number | string[] | undefined): Promise<GatherResult> {
+  const origin = callerStack(gather, 'gather()')
+  const replies: GatherReply[] = []
+  const failed: GatherFailure[] = []
+  const waitingFor = Array.isArray(expect) ? new Set(expect) : undefined
+  const expected = Array.isArray(expect) ? expect.length : expect
+
+  const isComplete = (): boolean => waitingFor
+    ? waitingFor.size === 0
+    : expected !== undefined && replies.length + failed.length >= expected
+
+  return new Promise((resolve, reject) => {
+    const finish = (): void => resolve({
+      replies,
+      failed,
+      missing: waitingFor ? [...waitingFor] : [],
+      complete: isComplete()
+    })
+    client.call(call, encoded, {
+      reply (msg: ConsumeMessage) {
+        const from = msg.properties.appId ?? ''
+        try {
+          replies.push({ from, body: decodeReply(msg, call.routingKey) })
+        } catch (err) {
+          failed.push({ from, error: withOrigin(err as Error, origin) })
+        }
+        waitingFor?.delete(from)
+        if (!isComplete()) return false
+        finish()
+        return true
+      },
+      timeout: finish,
+      lost: finish,
+      closed: finish,
+      failed: (err) => reject(withOrigin(err, origin))
+    })
+  })
+}
