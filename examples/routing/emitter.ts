@@ -22,7 +22,7 @@ export interface LogLine {
   at: string
 }
 
-export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const
+const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const
 
 run(async () => {
   const app = Fastify({ logger })
@@ -43,6 +43,8 @@ run(async () => {
     }
   }, async (request, reply) => {
     const line: LogLine = { id: randomUUID(), message: request.body.message, at: new Date().toISOString() }
+    // Mandatory by default: if no queue is bound to this severity, this rejects
+    // with FST_AMQP_UNROUTABLE and Fastify answers 502 with that code.
     await app.amqp.publish(request.body.severity, line, { exchange: 'direct_logs', messageId: line.id })
     return reply.code(202).send({ published: true, id: line.id })
   })
