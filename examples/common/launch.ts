@@ -52,12 +52,16 @@ function start (dir: string, spec: ServiceSpec, port: number): ChildProcess {
 }
 
 function stop (exitCode: number): void {
+  // Ctrl-C can arrive more than once (the terminal signals the whole group, npm
+  // forwards it too): each service must get one SIGTERM only, or it skips draining.
+  if (stopping) return
   stopping = true
   const running = children.filter((c) => c.exitCode === null && c.signalCode === null)
   let left = running.length
   if (left === 0) process.exit(exitCode)
   for (const child of running) {
-    child.once('exit', () => { if (--left === 0) process.exit(exitCode) })
+    // 'close', not 'exit': the service's last lines are still in its pipes at 'exit'.
+    child.once('close', () => { if (--left === 0) process.exit(exitCode) })
     child.kill('SIGTERM')
   }
 }
