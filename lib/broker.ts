@@ -142,9 +142,12 @@ export class Warren {
 
   private async shutdown (): Promise<void> {
     this.state = 'closing'
+    // One closeTimeout for the whole drain, not one per step.
+    const deadline = Date.now() + this.opts.closeTimeout
+    const left = () => Math.max(0, deadline - Date.now())
     await this.stopConsumers()
-    await this.rpcClient?.close(this.opts.closeTimeout)
-    await this.publisher.close(this.opts.closeTimeout)
+    await this.rpcClient?.close(left())
+    await this.publisher.close(left())
     await this.conn.close()
     this.state = 'closed'
     this.log.info({}, 'amqp closed')

@@ -221,19 +221,23 @@ export class WarrenConsumer implements Consumer {
       correlationId,
       contentType: encoded.contentType,
       persistent: false,
-      mandatory: false
+      mandatory: false,
+      timestamp: Math.floor(Date.now() / 1000)
     })
   }
 
   private async replyError (replyTo: string, correlationId: string | undefined, err: Error): Promise<void> {
-    const error = { message: err?.message ?? String(err), code: (err as any)?.code }
+    const code: unknown = (err as any)?.code
+    // The code travels as a header and in JSON: a string, whatever the handler threw.
+    const error = { message: err?.message ?? String(err), code: code === undefined || code === null ? undefined : String(code) }
     await this.ctx.publisher.publish('', replyTo, Buffer.from(JSON.stringify({ error })), {
       messageId: Publisher.messageId(),
       correlationId,
       contentType: JSON_TYPE,
       headers: { [ERROR_HEADER]: error.code ?? 'Error' },
       persistent: false,
-      mandatory: false
+      mandatory: false,
+      timestamp: Math.floor(Date.now() / 1000)
     })
   }
 

@@ -9,7 +9,7 @@ import createError from '@fastify/error'
 /** A plugin option is missing or has a bad value; the message names the field. */
 export const FST_AMQP_INVALID_OPTION = createError('FST_AMQP_INVALID_OPTION', 'Invalid option "%s": %s', 500, TypeError)
 
-/** A bad argument to publish(), consume() or request(); the message names it. */
+/** A bad argument to publish(), request(), gather() or consume(); the message names it. */
 export const FST_AMQP_INVALID_ARGUMENT = createError('FST_AMQP_INVALID_ARGUMENT', 'Invalid argument "%s": %s', 500, TypeError)
 
 /** The broker could not be reached within connectTimeout. */
@@ -36,7 +36,7 @@ export const FST_AMQP_PUBLISH_NACKED = createError('FST_AMQP_PUBLISH_NACKED', 'R
 /** The channel closed before the broker confirmed the message; it may or may not have been delivered. */
 export const FST_AMQP_PUBLISH_UNCONFIRMED = createError('FST_AMQP_PUBLISH_UNCONFIRMED', 'The channel closed before RabbitMQ confirmed the message to exchange "%s" with routing key "%s"', 503)
 
-/** publish() named an exchange that does not exist. */
+/** publish(), request(), gather() or a pipeline stage's `next` named an exchange that does not exist. */
 export const FST_AMQP_EXCHANGE_NOT_FOUND = createError('FST_AMQP_EXCHANGE_NOT_FOUND', 'Exchange "%s" does not exist', 500)
 
 /** Declaring an exchange, queue or binding failed (for example, it exists with other arguments). */

@@ -1,5 +1,6 @@
 import type { ConsumeMessage } from 'amqplib'
 import type { Encoded } from './codec'
+import { FST_AMQP_RPC_TIMEOUT } from './errors'
 import { callerStack, decodeReply, withOrigin, type Call, type RpcClient } from './rpc'
 import type { GatherFailure, GatherReply, GatherResult } from './types'
 
@@ -8,7 +9,8 @@ import type { GatherFailure, GatherReply, GatherResult } from './types'
  * Scatter-gather: one request to every queue bound to the routing key, and
  * every reply collected until `expect` is met or the deadline passes. Once the
  * request is out it always resolves, with what arrived (partial results are
- * the point); it rejects only when the request could not be sent.
+ * the point); it rejects only when the request could not be sent, or was not
+ * sent by the deadline.
  */
 export function gather (client: RpcClient, call: Call, encoded: Encoded, expect: number | string[] | undefined): Promise<GatherResult> {
   const origin = callerStack(gather, 'gather()')
@@ -41,7 +43,10 @@ export function gather (client: RpcClient, call: Call, encoded: Encoded, expect:
         finish()
         return true
       },
-      timeout: finish,
+      timeout: (sent) => {
+        if (sent || replies.length + failed.length > 0) return finish()
+        reject(withOrigin(new FST_AMQP_RPC_TIMEOUT(call.routingKey, call.timeout), origin))
+      },
       lost: finish,
       closed: finish,
       failed: (err) => reject(withOrigin(err, origin))

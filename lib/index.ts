@@ -64,6 +64,7 @@ namespace fastifyWarren {
   export type PublishReceipt = types.PublishReceipt
   export type RequestOptions = types.RequestOptions
   export type GatherOptions = types.GatherOptions
+  export type RemoteError = types.RemoteError
   export type GatherReply<T = any> = types.GatherReply<T>
   export type GatherFailure = types.GatherFailure
   export type GatherResult<T = any> = types.GatherResult<T>

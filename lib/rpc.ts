@@ -32,8 +32,8 @@ export interface Call {
 export interface Waiter {
   /** One reply arrived; returns true when no more are wanted. */
   reply (msg: ConsumeMessage): boolean
-  /** The deadline passed. */
-  timeout (): void
+  /** The deadline passed; `sent` says whether the broker had confirmed the request by then. */
+  timeout (sent: boolean): void
   /** The channel the request went out on was lost: no more replies can arrive. */
   lost (): void
   /** The request could not be sent (unroutable, no connection...). */
@@ -107,7 +107,7 @@ export class RpcClient {
     const correlationId = randomUUID()
     const timer = setTimeout(() => {
       const p = this.pending.get(correlationId)
-      if (p) this.settle(correlationId, p)?.timeout()
+      if (p) this.settle(correlationId, p)?.timeout(p.sent)
     }, call.timeout)
     this.pending.set(correlationId, { waiter, timer, sent: false })
     this.send(correlationId, call, encoded).catch((err: Error) => {
@@ -121,12 +121,20 @@ export class RpcClient {
       this.starting = undefined // the next request tries again
       throw err
     })
-    await this.starting
+    try {
+      await this.starting
+    } catch (err) {
+      // The connection went down while the channel was being set up: the channel
+      // follows reconnections now, so wait for it (within this request's time).
+      if (this.closed) throw err
+      await this.publisher.channel.waitForChannel(call.timeout)
+    }
     await this.publisher.publish(call.exchange, call.routingKey, encoded.content, {
       messageId: correlationId,
       correlationId,
       replyTo: REPLY_TO,
       contentType: encoded.contentType,
+      timestamp: Math.floor(Date.now() / 1000),
       headers: call.headers,
       // A request nobody took in time is dropped by the broker, not executed late.
       expiration: String(call.timeout),

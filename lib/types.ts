@@ -56,8 +56,9 @@ export interface WarrenOptions {
    */
   reconnectDelay?: number
   /**
-   * How long a publish (or the send of a request) may wait for a connection,
-   * in milliseconds, before it rejects with FST_AMQP_NOT_CONNECTED.
+   * How long a publish may wait for a connection, in milliseconds, before it
+   * rejects with FST_AMQP_NOT_CONNECTED. (A request waits at most its own timeout.)
+   * It does not bound the wait for the broker's confirm.
    * @default 10000
    */
   publishTimeout?: number
@@ -124,6 +125,17 @@ export interface GatherOptions {
   headers?: Record<string, unknown>
 }
 
+/**
+ * What request() rejects with (and gather() reports in `failed`) when the
+ * remote handler threw: `err.code === 'FST_AMQP_RPC_REMOTE_ERROR'`.
+ */
+export interface RemoteError extends Error {
+  code: 'FST_AMQP_RPC_REMOTE_ERROR'
+  statusCode: number
+  /** The remote error's message and code, as the remote service sent them. */
+  remote: { message: string | undefined, code: unknown }
+}
+
 /** One reply gathered. */
 export interface GatherReply<T = any> {
   /** The replying service's `connectionName` (the reply's app_id). */
@@ -136,8 +148,8 @@ export interface GatherReply<T = any> {
 export interface GatherFailure {
   /** The replying service's `connectionName` (the reply's app_id). */
   from: string
-  /** FST_AMQP_RPC_REMOTE_ERROR with `remote` set, or FST_AMQP_DECODE. */
-  error: Error
+  /** FST_AMQP_RPC_REMOTE_ERROR (a RemoteError, with `remote`), or FST_AMQP_DECODE for a reply that did not decode. */
+  error: RemoteError | Error
 }
 
 /** What gather() resolves with: whatever arrived in time. */
@@ -183,9 +195,12 @@ export interface ConsumeOptions {
    * Makes the consumer a pipeline stage: the handler's return value is
    * published (persistent, mandatory, confirmed) with this routing key, and
    * only then is the message acked. The correlation id (or, without one, the
-   * incoming message id) and the application headers are carried forward. A
-   * handler that returns `undefined` ends the message's journey there. A
-   * routing key alone publishes to the consumer's exchange.
+   * incoming message id) and the application headers are carried forward,
+   * except those about one hop (`x-death`, `x-first-death-*`,
+   * `x-last-death-*`, `x-warren-error`). A handler that returns `undefined`
+   * ends the message's journey there (`null` is forwarded). A request (a
+   * message with reply_to) is answered, not forwarded. A routing key alone
+   * publishes to the consumer's exchange.
    */
   next?: string | NextStage
 }
@@ -230,8 +245,11 @@ export interface Amqp {
   /**
    * Scatter-gather: publishes one request to every queue bound to the routing
    * key and collects replies until `expect` is met or `timeout` passes, then
-   * resolves with what arrived and who is missing. Rejects only when the
-   * request cannot be sent (FST_AMQP_UNROUTABLE when no queue is bound).
+   * resolves with what arrived and who is missing. It also resolves early,
+   * with what it has, if the connection is lost or the app closes. It rejects
+   * only when the request could not be sent: FST_AMQP_UNROUTABLE when no queue
+   * is bound, FST_AMQP_RPC_TIMEOUT when it was not even sent by the deadline
+   * (no connection), or the publish error.
    */
   gather<Res = any, Req = unknown> (routingKey: string, body: Req, options?: GatherOptions): Promise<GatherResult<Res>>
   /** Registers a consumer; it starts when the app is ready (at once if it already is). */

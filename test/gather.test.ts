@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { admin, build, collector, uniqueName } from './helpers'
+import { admin, build, collector, proxy, uniqueName } from './helpers'
 
 /**
  * Shards: one app per shard, each named by its connectionName, each with its
@@ -100,4 +100,12 @@ t.test('gather() rejects bad options with FST_AMQP_INVALID_ARGUMENT naming them'
   ] as const) {
     await t.rejects(app.amqp.gather('k', {}, options as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: new RegExp(`"${field.replace(/[[\]]/g, '\\$&')}"`) }, JSON.stringify(options))
   }
+})
+
+t.test('gather() rejects with FST_AMQP_RPC_TIMEOUT when the request could not even be sent by the deadline', async (t) => {
+  const p = await proxy(t)
+  const app = await build(t, { url: p.url, reconnectDelay: 100 })
+  p.refuse()
+  p.cut()
+  await t.rejects(app.amqp.gather('anything', {}, { timeout: 500 }), { code: 'FST_AMQP_RPC_TIMEOUT' })
 })
