@@ -11,7 +11,7 @@
  * except an unknown product, which is the client's mistake: 404 E_UNKNOWN_PRODUCT.
  */
 import Fastify from 'fastify'
-import warren, { errors } from 'fastify-warren'
+import warren, { errors, type RemoteError } from 'fastify-warren'
 import { AMQP_URL, logger, run, serve } from '../common/service'
 import type { Quote, QuoteRequest } from './pricing'
 
@@ -44,9 +44,11 @@ run(async () => {
     } catch (err) {
       // The remote error's own code is in err.remote. Pricing did its job when
       // it says the product does not exist: pass that on as a 404.
-      const remote = (err as { remote?: { code?: string, message?: string } }).remote
-      if (err instanceof errors.FST_AMQP_RPC_REMOTE_ERROR && remote?.code === 'E_UNKNOWN_PRODUCT') {
-        return reply.code(404).send({ statusCode: 404, code: remote.code, error: 'Not Found', message: remote.message })
+      if (err instanceof errors.FST_AMQP_RPC_REMOTE_ERROR) {
+        const { remote } = err as RemoteError
+        if (remote.code === 'E_UNKNOWN_PRODUCT') {
+          return reply.code(404).send({ statusCode: 404, code: remote.code, error: 'Not Found', message: remote.message })
+        }
       }
       throw err // any other failure is upstream's: 502, 503 or 504 with its FST_AMQP_* code
     }
