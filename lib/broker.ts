@@ -26,6 +26,8 @@ export class Warren {
   private readonly consumers = new Set<WarrenConsumer>()
   private consuming = false
   private closing: Promise<void> | undefined
+  /** When the drain that began with stopConsumers() must be over: one closeTimeout for the whole close. */
+  private drainDeadline: number | undefined
 
   constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
     this.conn = new Connection(opts, log)
@@ -127,6 +129,7 @@ export class Warren {
   /** Cancels every consumer and waits for their handlers in flight. */
   async stopConsumers (): Promise<void> {
     this.consuming = false
+    this.drainDeadline ??= Date.now() + this.opts.closeTimeout
     await Promise.all([...this.consumers].map((c) => c.cancel()))
   }
 
@@ -142,10 +145,10 @@ export class Warren {
 
   private async shutdown (): Promise<void> {
     this.state = 'closing'
-    // One closeTimeout for the whole drain, not one per step.
-    const deadline = Date.now() + this.opts.closeTimeout
-    const left = () => Math.max(0, deadline - Date.now())
     await this.stopConsumers()
+    // One closeTimeout for the whole drain (counted from the consumers' stop), not one per step.
+    const deadline = this.drainDeadline ?? Date.now()
+    const left = () => Math.max(0, deadline - Date.now())
     await this.rpcClient?.close(left())
     await this.publisher.close(left())
     await this.conn.close()
