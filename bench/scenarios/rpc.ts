@@ -19,7 +19,7 @@ function answer (body: Message): { ok: boolean, id: number } {
  * replies to reply_to with the correlation id and acks, and a client on
  * direct reply-to with a map of pending requests and a timeout for each.
  */
-class RawRpc {
+export class RawRpc {
   private readonly pending = new Map<string, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
   private constructor (private readonly client: Channel, private readonly server: Channel, private readonly exchange: string, private readonly key: string) {}
