@@ -9,7 +9,7 @@ import type { NormalizedOptions } from './options'
 import { Publisher } from './publisher'
 import { RpcClient } from './rpc'
 import { declareExchange } from './topology'
-import type { ConsumeOptions, Consumer, GatherOptions, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
+import type { ConsumeOptions, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
 
 type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
 
@@ -124,6 +124,15 @@ export class Warren {
       consumer.start().catch((err: Error) => this.log.error({ err, queue: consumer.queue }, 'amqp consumer could not start'))
     }
     return consumer
+  }
+
+  health (): Health {
+    const connected = this.state === 'connected' && this.conn.current !== undefined
+    const blocked = connected && this.conn.blocked
+    const consumers = [...this.consumers]
+    const running = consumers.filter((c) => c.running).length
+    const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'
+    return { status, connected, blocked, consumers: { total: consumers.length, running } }
   }
 
   /** Cancels every consumer and waits for their handlers in flight. */

@@ -76,6 +76,11 @@ export class WarrenConsumer implements Consumer {
     return this.readyPromise
   }
 
+  /** True while the consumer has a live, set-up channel and has not been cancelled. */
+  get running (): boolean {
+    return !this.stopping && this.channel.current !== undefined
+  }
+
   /** Declares the topology and starts consuming. Single flight; rejects with a coded error. */
   start (): Promise<void> {
     if (this.stopping) return this.readyPromise

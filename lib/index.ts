@@ -36,6 +36,7 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
         publish: (routingKey, body, o) => core.publish(routingKey, body, o),
         request: (routingKey, body, o) => core.request(routingKey, body, o),
         gather: (routingKey, body, o) => core.gather(routingKey, body, o),
+        health: () => core.health(),
         consume: (routingKey, handler, o) => core.consume(routingKey, handler as types.MessageHandler, o, instance)
       }
       facades.set(instance, facade)
@@ -74,6 +75,7 @@ namespace fastifyWarren {
   export type WarrenMessage<T = any> = types.WarrenMessage<T>
   export type MessageHandler<T = any, R = unknown> = types.MessageHandler<T, R>
   export type Consumer = types.Consumer
+  export type Health = types.Health
   export type Amqp = types.Amqp
   /** Every error constructor, by code: `err instanceof errors.FST_AMQP_RPC_TIMEOUT`. */
   export const errors = allErrors

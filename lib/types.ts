@@ -236,6 +236,22 @@ export interface Consumer {
   cancel (): Promise<void>
 }
 
+/** What health() reports, for a readiness route. */
+export interface Health {
+  /**
+   * 'ok': connected, not blocked, every consumer receiving. 'degraded':
+   * connected, but the broker blocks publishers (memory or disk alarm) or a
+   * consumer is not receiving. 'down': no connection (reconnecting) or closed.
+   */
+  status: 'ok' | 'degraded' | 'down'
+  /** A connection to the broker is open. */
+  connected: boolean
+  /** The broker blocks this connection's publishers (memory or disk alarm); publishes wait. */
+  blocked: boolean
+  /** The consumers registered and not cancelled, and how many of them are receiving now. */
+  consumers: { total: number, running: number }
+}
+
 /** The `app.amqp` decorator. */
 export interface Amqp {
   /** Publishes a message; resolves once the broker confirms it. */
@@ -252,6 +268,8 @@ export interface Amqp {
    * (no connection), or the publish error.
    */
   gather<Res = any, Req = unknown> (routingKey: string, body: Req, options?: GatherOptions): Promise<GatherResult<Res>>
+  /** The connection's and consumers' state now, for a readiness or health route. */
+  health (): Health
   /** Registers a consumer; it starts when the app is ready (at once if it already is). */
   consume<T = any, R = unknown> (routingKey: string | string[], handler: MessageHandler<T, R>, options?: ConsumeOptions): Consumer
 }
