@@ -157,3 +157,45 @@ export async function consumerApp (t: TestLike, n: number, options: ConsumeOptio
   await app.ready()
   return { app, key, got }
 }
+
+const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`
+
+/** Runs `rabbitmqctl -q <args>` (found in /usr/sbin too) and resolves with its output. */
+export async function rabbitmqctl (...args: string[]): Promise<string> {
+  const { execFile } = await import('node:child_process')
+  return new Promise((resolve, reject) => {
+    execFile('rabbitmqctl', ['-q', ...args], { env: { ...process.env, PATH: SBIN_PATH } }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }))
+      else resolve(stdout)
+    })
+  })
+}
+
+/** Polls `check` until it returns a truthy value, or rejects after `ms` naming `what`. */
+export async function waitFor<T> (what: string, check: () => T | Promise<T>, ms = 20000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await check()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+/** How many times each value occurs. */
+export function tally (values: Iterable<string>): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1
+  return counts
+}
+
+/** Settles with 'resolved', the FST_AMQP_* code it rejected with, 'uncoded: …', or 'hung' if it has not settled after `ms`. */
+export function outcome (p: Promise<unknown>, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('hung'), ms)
+    p.then(
+      () => { clearTimeout(timer); resolve('resolved') },
+      (err: any) => { clearTimeout(timer); resolve(typeof err?.code === 'string' && err.code.startsWith('FST_AMQP_') ? err.code : `uncoded: ${err?.message ?? String(err)}`) }
+    )
+  })
+}
