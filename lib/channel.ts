@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib'
+import { Backoff } from './backoff'
 import type { Connection } from './connection'
 import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED } from './errors'
 import type { Log } from './log'
@@ -12,15 +13,29 @@ export interface ManagedChannelOptions<C extends Channel> {
   confirm: C extends ConfirmChannel ? true : boolean
   /** Runs on every new channel before it is handed out: declare topology, start consuming. */
   setup: (ch: C) => Promise<void>
-  /** Wait before reopening a channel the broker closed, in milliseconds. */
+  /** First wait before reopening a channel the broker closed, in milliseconds; it doubles while reopening fails. */
   reopenDelay: number
+  /** The longest wait between reopening attempts, in milliseconds. */
+  reopenDelayMax?: number
 }
 
 const closeErrors = new WeakMap<Channel, Error>()
+/** Channels that are closing or closed: nothing may be acked or published on them. */
+const dead = new WeakSet<Channel>()
 
 /** @internal The error the broker closed this channel with, if it did. */
 export function closeError (ch: Channel): Error | undefined {
   return closeErrors.get(ch)
+}
+
+/**
+ * @internal
+ * Whether `ch` is still open. A delivery must be settled on the channel that
+ * delivered it, and only while that channel lives: its delivery tags mean
+ * nothing on another channel, and the broker redelivers what a closed one held.
+ */
+export function isOpen (ch: Channel): boolean {
+  return !dead.has(ch)
 }
 
 interface Waiter<C> {
@@ -33,7 +48,7 @@ interface Waiter<C> {
  * @internal
  * A channel that is reopened (and set up again) after the broker closes it
  * or the connection comes back. Emits 'open' (channel) and 'lost' (channel, error?).
- * Callers that hold a channel must check it is still `current` before acking on it.
+ * Callers that hold a channel must check `isOpen(ch)` before acking on it.
  */
 export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
   private ch: C | undefined
@@ -41,12 +56,15 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
   private closed = false
   private following = false
   private reopenTimer: NodeJS.Timeout | undefined
+  private opened = 0
+  private readonly backoff: Backoff
   private readonly waiters = new Set<Waiter<C>>()
   private readonly onConnect = () => {
     this.open().catch((err: Error) => {
       if (this.closed) return
       this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be set up')
       this.emit('failed', err)
+      if (this.conn.current && !this.ch) this.scheduleReopen('amqp channel setup failed after reconnecting; trying again')
     })
   }
 
@@ -57,6 +75,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
   ) {
     super()
     this.setMaxListeners(0)
+    this.backoff = new Backoff(opts.reopenDelay, opts.reopenDelayMax ?? Math.max(opts.reopenDelay, 30000))
   }
 
   /** The open, set-up channel, if there is one. */
@@ -97,7 +116,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
         reject,
         timer: setTimeout(() => {
           this.waiters.delete(waiter)
-          reject(new FST_AMQP_NOT_CONNECTED(timeout))
+          reject(new FST_AMQP_NOT_CONNECTED(`none within ${timeout} ms`))
         }, timeout)
       }
       this.waiters.add(waiter)
@@ -114,24 +133,31 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     if (this.ch) return this.ch
     if (this.closed) throw this.closedError()
     const model: ChannelModel | undefined = this.conn.current
-    if (!model) throw new FST_AMQP_NOT_CONNECTED(0)
+    if (!model) throw new FST_AMQP_NOT_CONNECTED('the connection is down')
     const ch = (this.opts.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C
     ch.on('error', (err: Error) => {
       closeErrors.set(ch, err)
       this.log.warn({ err: { message: err.message, code: (err as any).code }, channel: this.opts.name }, 'amqp channel error')
     })
-    ch.on('close', () => this.onClose(ch))
+    ch.on('close', () => {
+      dead.add(ch)
+      this.onClose(ch)
+    })
     try {
       await this.opts.setup(ch)
     } catch (err) {
+      dead.add(ch)
       ch.close().catch(() => {})
       throw err
     }
-    if (this.closed) {
+    if (this.closed || !isOpen(ch)) {
+      dead.add(ch)
       await ch.close().catch(() => {})
-      throw this.closedError()
+      throw this.closed ? this.closedError() : new FST_AMQP_NOT_CONNECTED('the channel closed during its setup')
     }
     this.ch = ch
+    this.backoff.reset()
+    if (this.opened++ > 0) this.log.info({ channel: this.opts.name }, 'amqp channel set up again')
     this.emit('open', ch)
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer)
@@ -146,11 +172,22 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     this.ch = undefined
     this.emit('lost', ch, closeErrors.get(ch))
     if (this.closed || !this.conn.current) return // the connection's 'connect' reopens it
-    this.log.warn({ channel: this.opts.name }, 'amqp channel closed by the broker; reopening')
+    this.scheduleReopen('amqp channel closed by the broker; reopening')
+  }
+
+  private scheduleReopen (why: string): void {
+    const retryIn = this.backoff.next()
+    this.log.warn({ channel: this.opts.name, retryIn }, why)
+    clearTimeout(this.reopenTimer)
     this.reopenTimer = setTimeout(() => {
-      if (this.closed || !this.conn.current) return
-      this.open().catch((err: Error) => this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be reopened'))
-    }, this.opts.reopenDelay)
+      if (this.closed || !this.conn.current || this.ch) return
+      this.open().catch((err: Error) => {
+        if (this.closed) return
+        this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be reopened')
+        this.emit('failed', err)
+        if (this.conn.current && !this.ch) this.scheduleReopen('amqp channel setup failed; trying again')
+      })
+    }, retryIn)
   }
 
   private closedError (): Error {
@@ -173,6 +210,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     const ch = this.ch
     this.ch = undefined
     if (ch) {
+      dead.add(ch)
       this.emit('lost', ch, undefined)
       await ch.close().catch(() => {})
     }

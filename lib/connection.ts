@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { connect, type AmqpConnectionManager } from 'amqp-connection-manager'
 import type { ChannelModel } from 'amqplib'
+import { Backoff } from './backoff'
 import {
   FST_AMQP_ACCESS_REFUSED,
   FST_AMQP_CLOSED,
@@ -24,10 +25,20 @@ function fatalConnectError (err: Error, url: string): Error | undefined {
   return undefined
 }
 
+/** A connection error's message and code only: never the URL with its password. */
+function describeError (err: unknown): { message: string, code: unknown } | undefined {
+  if (!err) return undefined
+  const e = err as { message?: string, code?: unknown }
+  return { message: String(e.message ?? err), code: e.code }
+}
+
 /**
  * @internal
- * One broker connection, kept alive by amqp-connection-manager.
- * Emits 'connect' (ChannelModel) after every (re)connection and 'disconnect'.
+ * One broker connection, kept alive by amqp-connection-manager, which waits
+ * between attempts as long as our backoff says (it reads reconnectTimeInSeconds
+ * right after emitting 'disconnect' or 'connectFailed').
+ * Emits 'connect' (ChannelModel) after every (re)connection, 'disconnect',
+ * 'blocked' and 'unblocked'.
  */
 export class Connection extends EventEmitter {
   private manager: AmqpConnectionManager | undefined
@@ -35,11 +46,14 @@ export class Connection extends EventEmitter {
   private blockedReason: string | undefined
   private closing: Promise<void> | undefined
   private readonly displayUrl: string
+  private readonly backoff: Backoff
+  private connections = 0
 
   constructor (private readonly opts: NormalizedOptions, private readonly log: Log) {
     super()
     this.setMaxListeners(0)
     this.displayUrl = opts.urls.map(redactUrl).join(', ')
+    this.backoff = new Backoff(opts.reconnectDelay, opts.reconnectDelayMax)
   }
 
   /** The live amqplib connection, if any. */
@@ -54,6 +68,23 @@ export class Connection extends EventEmitter {
   /** True while the broker blocks publishers (memory or disk alarm). */
   get blocked (): boolean {
     return this.blockedReason !== undefined
+  }
+
+  /** Why the broker blocks publishers, while it does. */
+  get blockedBy (): string | undefined {
+    return this.blockedReason
+  }
+
+  /** A guess at when to try again, in whole seconds (at least 1), for a Retry-After header. */
+  retryAfter (): number {
+    return Math.max(1, Math.ceil(this.backoff.peek() / 1000))
+  }
+
+  /** The wait before the next attempt: set on the manager, which reads it right after the event that called this. */
+  private scheduleRetry (manager: AmqpConnectionManager): number {
+    const delay = this.backoff.next()
+    manager.reconnectTimeInSeconds = delay / 1000
+    return delay
   }
 
   /** Connects, resolving on the first connection and rejecting with a coded error on a fatal one or at connectTimeout. */
@@ -75,23 +106,31 @@ export class Connection extends EventEmitter {
     manager.on('connect', ({ connection, url }) => {
       if (this.closed) return
       this.state = 'open'
-      log.info({ url: redactUrl(String(typeof url === 'string' ? url : '')) }, 'amqp connected')
+      this.backoff.reset()
+      const where = redactUrl(String(typeof url === 'string' ? url : ''))
+      if (this.connections++ === 0) log.info({ url: where }, 'amqp connected')
+      else log.info({ url: where }, 'amqp reconnected; setting up channels, topology and consumers again')
       this.emit('connect', connection)
     })
     manager.on('disconnect', ({ err }) => {
       if (this.closed) return
       this.state = 'connecting'
+      const wasBlocked = this.blockedReason !== undefined
       this.blockedReason = undefined
-      log.warn({ err }, 'amqp connection lost; reconnecting')
+      const retryIn = this.scheduleRetry(manager)
+      log.warn({ err: describeError(err), retryIn }, 'amqp connection lost; reconnecting')
       this.emit('disconnect', err)
+      if (wasBlocked) this.emit('unblocked')
     })
     manager.on('blocked', ({ reason }) => {
-      this.blockedReason = reason
-      log.warn({ reason }, 'amqp connection blocked by the broker')
+      this.blockedReason = String(reason ?? 'unknown')
+      log.warn({ reason }, 'amqp connection blocked by the broker (resource alarm): publishes wait')
+      this.emit('blocked', this.blockedReason)
     })
     manager.on('unblocked', () => {
       this.blockedReason = undefined
-      log.info({}, 'amqp connection unblocked')
+      log.info({}, 'amqp connection unblocked: publishing resumes')
+      this.emit('unblocked')
     })
 
     let lastError: Error | undefined
@@ -115,7 +154,7 @@ export class Connection extends EventEmitter {
           const where = typeof url === 'string' ? redactUrl(url) : this.displayUrl
           const fatal = fatalConnectError(err, where)
           if (fatal) finish(fatal)
-          else log.warn({ err: { message: err.message, code: (err as any).code }, url: where }, 'amqp connection attempt failed; retrying')
+          else log.warn({ err: describeError(err), url: where, retryIn: this.scheduleRetry(manager) }, 'amqp connection attempt failed; retrying')
         }
         manager.on('connectFailed', onFailed)
         manager.on('connect', onConnect)
@@ -127,7 +166,7 @@ export class Connection extends EventEmitter {
     }
     // Keep logging failed attempts after boot.
     manager.on('connectFailed', ({ err }) => {
-      if (!this.closed) log.warn({ err: { message: err.message, code: (err as any).code } }, 'amqp reconnection attempt failed; retrying')
+      if (!this.closed) log.warn({ err: describeError(err), retryIn: this.scheduleRetry(manager) }, 'amqp reconnection attempt failed; retrying')
     })
   }
 
