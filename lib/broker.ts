@@ -1,9 +1,9 @@
-import { normalizeConsumeArgs, normalizeGatherOptions, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey } from './call-options'
-import { encode } from './codec'
+import { normalizeConsumeArgs, normalizeGatherOptions, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey, type NormalizedPublish } from './call-options'
+import { encode, type Encoded } from './codec'
 import { gather } from './gather'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
-import { FST_AMQP_CLOSED } from './errors'
+import { FST_AMQP_CLOSED, FST_AMQP_MESSAGE_TOO_LARGE } from './errors'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
 import { Publisher } from './publisher'
@@ -35,7 +35,9 @@ export class Warren {
       name: 'publisher',
       appId: opts.connectionName,
       publishTimeout: opts.publishTimeout,
+      bufferSize: opts.publishBuffer,
       reopenDelay: opts.reconnectDelay,
+      reopenDelayMax: opts.reconnectDelayMax,
       knownExchanges: Object.keys(opts.exchanges),
       setup: async (ch) => {
         for (const [name, type] of Object.entries(opts.exchanges)) await declareExchange(ch, name, type)
@@ -63,12 +65,19 @@ export class Warren {
     await Promise.all([...this.consumers].map((c) => c.start()))
   }
 
-  async publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {
-    assertRoutingKey(routingKey)
-    const o = normalizePublishOptions(options, this.opts)
-    const encoded = encode(body)
+  publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {
+    // Not async: one promise per publish (the publisher's), with bad arguments as a rejection too.
+    let o: NormalizedPublish
+    let encoded: Encoded
+    try {
+      assertRoutingKey(routingKey)
+      o = normalizePublishOptions(options, this.opts)
+      encoded = this.encode(body)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const messageId = o.messageId ?? Publisher.messageId()
-    await this.publisher.publish(o.exchange, routingKey, encoded.content, {
+    return this.publisher.publish(o.exchange, routingKey, encoded.content, {
       messageId,
       correlationId: o.correlationId,
       contentType: o.contentType ?? encoded.contentType,
@@ -78,22 +87,28 @@ export class Warren {
       priority: o.priority,
       mandatory: o.mandatory,
       timestamp: Math.floor(Date.now() / 1000)
-    }, o.timeout)
-    return { messageId }
+    }, o.timeout, { messageId })
   }
 
   async request (routingKey: string, body: unknown, options?: RequestOptions): Promise<any> {
     assertRoutingKey(routingKey)
     const o = normalizeRequestOptions(options, this.opts)
-    const encoded = encode(body)
+    const encoded = this.encode(body)
     return this.rpc().request({ ...o, routingKey }, encoded)
   }
 
   async gather (routingKey: string, body: unknown, options?: GatherOptions): Promise<GatherResult> {
     assertRoutingKey(routingKey)
     const { expect, ...o } = normalizeGatherOptions(options, this.opts)
-    const encoded = encode(body)
+    const encoded = this.encode(body)
     return gather(this.rpc(), { ...o, routingKey }, encoded, expect)
+  }
+
+  /** Encodes a body, refusing one over maxMessageSize before anything is sent (the broker would close the channel). */
+  private encode (body: unknown): Encoded {
+    const encoded = encode(body)
+    if (encoded.content.length > this.opts.maxMessageSize) throw new FST_AMQP_MESSAGE_TOO_LARGE(encoded.content.length, this.opts.maxMessageSize)
+    return encoded
   }
 
   /** The RPC client, made on first use. */
@@ -102,7 +117,9 @@ export class Warren {
     this.rpcClient ??= new RpcClient(this.conn, {
       appId: this.opts.connectionName,
       publishTimeout: this.opts.publishTimeout,
+      bufferSize: this.opts.publishBuffer,
       reopenDelay: this.opts.reconnectDelay,
+      reopenDelayMax: this.opts.reconnectDelayMax,
       knownExchanges: Object.keys(this.opts.exchanges)
     }, this.log)
     return this.rpcClient
@@ -116,6 +133,7 @@ export class Warren {
       publisher: this.publisher,
       log: this.log,
       reopenDelay: this.opts.reconnectDelay,
+      reopenDelayMax: this.opts.reconnectDelayMax,
       closeTimeout: this.opts.closeTimeout,
       onStopped: (c) => this.consumers.delete(c)
     }, spec, handler, thisArg)
@@ -132,7 +150,7 @@ export class Warren {
     const consumers = [...this.consumers]
     const running = consumers.filter((c) => c.running).length
     const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'
-    return { status, connected, blocked, consumers: { total: consumers.length, running } }
+    return { status, connected, blocked, consumers: { total: consumers.length, running }, buffered: this.publisher.buffered + (this.rpcClient?.buffered ?? 0) }
   }
 
   /** Cancels every consumer and waits for their handlers in flight. */

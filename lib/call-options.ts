@@ -1,7 +1,8 @@
 import { FST_AMQP_INVALID_ARGUMENT } from './errors'
 import { assertInteger, assertString, describe, EXCHANGE_TYPES, type NormalizedOptions } from './options'
 import type { ConsumeOptions, ExchangeType, GatherOptions, NextStage, PublishOptions, RequestOptions } from './types'
-import type { ConsumerTopology } from './topology'
+import type { NormalizedRetry } from './retry'
+import { waitQueueName, type ConsumerTopology } from './topology'
 
 /*
  * Validation of per-call arguments (publish, request, consume), kept beside
@@ -13,7 +14,8 @@ const ARG = FST_AMQP_INVALID_ARGUMENT
 const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
 const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
 const GATHER_KEYS = new Set(['timeout', 'exchange', 'headers', 'expect'])
-const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next'])
+const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter'])
+const RETRY_KEYS = new Set(['attempts', 'delay', 'factor', 'maxDelay', 'jitter'])
 const NEXT_KEYS = new Set(['routingKey', 'exchange'])
 
 /** @internal Default request timeout, in milliseconds. */
@@ -117,6 +119,53 @@ export interface NormalizedConsume {
   prefetch: number
   /** Where the handler's result goes, for a pipeline stage. */
   next: Required<NextStage> | undefined
+  retry: NormalizedRetry
+}
+
+/** @internal The most wait queues a consumer declares. */
+export const MAX_WAIT_QUEUES = 10
+
+/** @internal The retry policy of a consumer that does not set one. */
+export const DEFAULT_RETRY: Readonly<NormalizedRetry> = { attempts: 3, delay: 1000, factor: 2, maxDelay: 60000, jitter: 0.2 }
+
+function assertFraction (name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new ARG(name, `expected a number from ${min} to ${max}, got ${describe(value)}`)
+  }
+  return value
+}
+
+function normalizeRetry (value: unknown): NormalizedRetry {
+  if (value === undefined) return { ...DEFAULT_RETRY }
+  if (value === false) return { ...DEFAULT_RETRY, attempts: 1 }
+  const o = assertObject('options.retry', value)
+  assertKeys('options.retry', o, RETRY_KEYS)
+  const d = DEFAULT_RETRY
+  const retry: NormalizedRetry = {
+    attempts: o.attempts === undefined ? d.attempts : assertInteger('options.retry.attempts', o.attempts, 1, 100, ARG),
+    delay: o.delay === undefined ? d.delay : assertInteger('options.retry.delay', o.delay, 0, 2 ** 31 - 1, ARG),
+    factor: o.factor === undefined ? d.factor : assertFraction('options.retry.factor', o.factor, 1, 100),
+    maxDelay: o.maxDelay === undefined ? d.maxDelay : assertInteger('options.retry.maxDelay', o.maxDelay, 0, 2 ** 31 - 1, ARG),
+    jitter: o.jitter === undefined ? d.jitter : assertFraction('options.retry.jitter', o.jitter, 0, 1)
+  }
+  if (o.maxDelay === undefined) retry.maxDelay = Math.max(retry.maxDelay, retry.delay)
+  if (retry.maxDelay < retry.delay) throw new ARG('options.retry.maxDelay', `must not be less than delay (${retry.delay})`)
+  return retry
+}
+
+/** The dead-letter queue: `<queue>.dlq` by default, a name, or none (false; an exclusive queue has none unless named). */
+function normalizeDeadLetter (value: unknown, queue: string, exclusive: boolean): string | undefined {
+  if (value === false) return undefined
+  if (value === undefined || value === true) {
+    if (exclusive) {
+      if (value === true) throw new ARG('options.deadLetter', 'an exclusive queue has no name to derive one from: name the dead-letter queue')
+      return undefined
+    }
+    return assertString('options.queue', `${queue}.dlq`, false, ARG)
+  }
+  const name = assertString('options.deadLetter', value, false, ARG)
+  if (name === queue) throw new ARG('options.deadLetter', 'the dead-letter queue cannot be the queue itself')
+  return name
 }
 
 function normalizeNext (next: unknown, exchange: string): Required<NextStage> {
@@ -170,9 +219,16 @@ export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, opt
     bindArgs = { ...headers, 'x-match': o.match ?? 'all' }
   }
 
+  const retry = normalizeRetry(o.retry)
+  const deadLetter = normalizeDeadLetter(o.deadLetter, queue, exclusive)
+  // One wait queue per retry, up to MAX_WAIT_QUEUES; later retries share the last one.
+  const retryLevels = Math.min(retry.attempts - 1, MAX_WAIT_QUEUES)
+  // The longest wait queue name must be a valid queue name too.
+  if (!exclusive && retryLevels > 0) assertString('options.queue', waitQueueName(queue, retryLevels), false, ARG)
   return {
-    topology: { exchange, exchangeType, queue, exclusive, routingKeys, bindArgs },
+    topology: { exchange, exchangeType, queue, exclusive, routingKeys, bindArgs, retryLevels, deadLetter },
     prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG),
-    next: o.next === undefined ? undefined : normalizeNext(o.next, exchange)
+    next: o.next === undefined ? undefined : normalizeNext(o.next, exchange),
+    retry
   }
 }

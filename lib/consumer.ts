@@ -1,17 +1,16 @@
 import type { Channel, ConsumeMessage } from 'amqplib'
-import { ManagedChannel } from './channel'
+import { isOpen, ManagedChannel } from './channel'
 import type { NormalizedConsume } from './call-options'
-import { decode, encode, JSON_TYPE } from './codec'
+import { decode, encode } from './codec'
 import type { Connection } from './connection'
 import { FST_AMQP_CLOSED, FST_AMQP_HANDLER_FAILED } from './errors'
 import { InFlight } from './in-flight'
 import type { Log } from './log'
 import { Publisher } from './publisher'
+import { sendErrorReply, sendReply } from './reply'
+import { attemptOf, failedCopy, isRetryable, nextStep, origin, type FailureReason } from './retry'
 import { declareConsumer } from './topology'
 import type { Consumer, MessageHandler, WarrenMessage } from './types'
-
-/** @internal Header that marks a reply as the remote handler's error. */
-export const ERROR_HEADER = 'x-warren-error'
 
 /** @internal What a consumer needs from the core. */
 export interface ConsumerContext {
@@ -19,6 +18,7 @@ export interface ConsumerContext {
   publisher: Publisher
   log: Log
   reopenDelay: number
+  reopenDelayMax: number
   closeTimeout: number
   /** Called once the consumer has stopped, so the core forgets it. */
   onStopped: (consumer: WarrenConsumer) => void
@@ -26,8 +26,8 @@ export interface ConsumerContext {
 
 const noop = () => {}
 
-/** Headers the broker or this plugin set about one hop, not to be carried to the next. */
-const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-error)/
+/** Headers the broker or this plugin set about one hop (dead-lettering, retries, error replies), not to be carried to the next. */
+const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-)/
 
 function forwardHeaders (headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (!headers) return undefined
@@ -45,6 +45,7 @@ export class WarrenConsumer implements Consumer {
   private readonly channel: ManagedChannel<Channel>
   private readonly log: Log
   private consumerTag: string | undefined
+  private waitQueues: string[] = []
   private readonly inFlight = new InFlight()
   private stopping = false
   private starting: Promise<void> | undefined
@@ -68,6 +69,7 @@ export class WarrenConsumer implements Consumer {
       name: `consumer ${spec.topology.queue || spec.topology.routingKeys.join(',')}`,
       confirm: false,
       reopenDelay: ctx.reopenDelay,
+      reopenDelayMax: ctx.reopenDelayMax,
       setup: (ch) => this.setup(ch)
     }, ctx.log)
   }
@@ -98,7 +100,9 @@ export class WarrenConsumer implements Consumer {
   }
 
   private async setup (ch: Channel): Promise<void> {
-    this.queue = await declareConsumer(ch, this.spec.topology)
+    const declared = await declareConsumer(ch, this.spec.topology)
+    this.queue = declared.queue
+    this.waitQueues = declared.waitQueues
     await ch.prefetch(this.spec.prefetch)
     const { consumerTag } = await ch.consume(this.queue, (raw) => this.onDelivery(ch, raw))
     this.consumerTag = consumerTag
@@ -123,61 +127,67 @@ export class WarrenConsumer implements Consumer {
 
   private async handle (ch: Channel, raw: ConsumeMessage): Promise<void> {
     const props = raw.properties
+    const attempt = attemptOf(raw, this.queue)
     let body: unknown
     try {
       body = decode(raw.content, props.contentType, props.contentEncoding)
     } catch (err) {
-      this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp message could not be decoded; rejected without calling the handler')
-      if (props.replyTo) await this.answer(ch, raw, () => this.replyError(props.replyTo, props.correlationId, err as Error))
-      else this.settle(ch, raw, 'drop')
+      if (props.replyTo) {
+        this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp request could not be decoded; the error is the reply')
+        await this.answer(ch, raw, () => sendErrorReply(this.ctx.publisher, props.replyTo, props.correlationId, err as Error))
+      } else {
+        await this.fail(ch, raw, err, 'undecodable', attempt)
+      }
       return
     }
+    const where = origin(raw, this.queue)
     const msg: WarrenMessage = {
       body,
       content: raw.content,
-      routingKey: raw.fields.routingKey,
-      exchange: raw.fields.exchange,
+      routingKey: where.routingKey,
+      exchange: where.exchange,
       headers: props.headers ?? {},
       properties: props,
-      redelivered: raw.fields.redelivered
+      redelivered: raw.fields.redelivered,
+      attempt
     }
     let result: unknown
     try {
       result = await this.handler.call(this.thisArg as any, msg)
     } catch (err) {
-      const failure = new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err })
       if (props.replyTo) {
-        this.log.warn({ err: failure, queue: this.queue }, 'amqp request handler failed; the error is the reply')
-        await this.answer(ch, raw, () => this.replyError(props.replyTo, props.correlationId, err as Error))
+        this.log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err }), queue: this.queue }, 'amqp request handler failed; the error is the reply')
+        await this.answer(ch, raw, () => sendErrorReply(this.ctx.publisher, props.replyTo, props.correlationId, err as Error))
       } else {
-        const requeued = this.settle(ch, raw, 'retry')
-        const details = { err: failure, queue: this.queue, messageId: props.messageId, requeued }
-        if (requeued) this.log.warn(details, 'amqp handler failed; the message is requeued once')
-        else this.log.error(details, 'amqp handler failed again; the message is rejected')
+        await this.fail(ch, raw, err, isRetryable(err) ? 'handler-failed' : 'not-retryable', attempt)
       }
       return
     }
-    if (props.replyTo) await this.answer(ch, raw, () => this.reply(props.replyTo, props.correlationId, result))
-    else if (this.spec.next && result !== undefined) await this.forward(ch, raw, result)
-    else this.settle(ch, raw, 'ack')
+    if (props.replyTo) {
+      await this.answer(ch, raw, () => sendReply(this.ctx.publisher, props.replyTo, props.correlationId, result,
+        (err) => this.log.error({ err, queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')))
+    } else if (this.spec.next && result !== undefined) {
+      await this.forward(ch, raw, result, attempt)
+    } else {
+      this.settle(ch, raw, 'ack')
+    }
   }
 
   /**
    * Pipeline stage: publishes the handler's result to the next stage and acks
    * the message only once the broker has confirmed it, so a crash in between
    * repeats the stage rather than losing the message. A result that cannot be
-   * encoded is rejected at once; a publish that fails is retried like a failed handler.
+   * encoded goes to the dead-letter queue; a publish that fails is retried like
+   * a failed handler.
    */
-  private async forward (ch: Channel, raw: ConsumeMessage, result: unknown): Promise<void> {
+  private async forward (ch: Channel, raw: ConsumeMessage, result: unknown, attempt: number): Promise<void> {
     const next = this.spec.next!
     const props = raw.properties
     let encoded
     try {
       encoded = encode(result)
     } catch (err) {
-      this.settle(ch, raw, 'drop')
-      this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp handler result could not be encoded for the next stage; the message is rejected')
-      return
+      return this.fail(ch, raw, err, 'unencodable-result', attempt)
     }
     try {
       await this.ctx.publisher.publish(next.exchange, next.routingKey, encoded.content, {
@@ -191,77 +201,78 @@ export class WarrenConsumer implements Consumer {
         timestamp: Math.floor(Date.now() / 1000)
       })
     } catch (err) {
-      const requeued = this.settle(ch, raw, 'retry')
-      this.log.error({ err, queue: this.queue, next, messageId: props.messageId, requeued }, 'amqp result could not be passed to the next stage')
-      return
+      return this.fail(ch, raw, err, 'forward-failed', attempt)
     }
     this.settle(ch, raw, 'ack')
   }
 
   /**
+   * A message that failed: a copy goes to a wait queue (tried again after a
+   * delay) or to the dead-letter queue, confirmed, and only then is the
+   * original acked, so a crash in between duplicates it rather than losing it.
+   * Without a dead-letter queue it is rejected.
+   */
+  private async fail (ch: Channel, raw: ConsumeMessage, err: unknown, reason: FailureReason, attempt: number): Promise<void> {
+    const step = nextStep(reason, attempt, this.spec.retry, this.waitQueues, this.spec.topology.deadLetter)
+    const logged = reason === 'undecodable' || reason === 'unencodable-result' ? err : new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err })
+    const details = { err: logged, queue: this.queue, messageId: raw.properties.messageId, attempt, reason }
+    if (step.to === 'reject') {
+      this.settle(ch, raw, 'reject')
+      this.log.error(details, 'amqp message rejected: no try left and no dead-letter queue (dropped, unless the queue has its own x-dead-letter-exchange)')
+      return
+    }
+    try {
+      await this.ctx.publisher.publish('', step.queue, raw.content, failedCopy(raw, this.queue, step, reason, attempt, err))
+    } catch (moveErr) {
+      if ((moveErr as { code?: string }).code === 'FST_AMQP_UNROUTABLE' && isOpen(ch)) {
+        // Its wait or dead-letter queue was deleted: a new channel declares it
+        // again, and the broker redelivers what this one held.
+        this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp wait or dead-letter queue is missing; restarting the consumer to declare it again')
+        ch.close().catch(noop)
+      } else {
+        this.settle(ch, raw, 'requeue')
+        this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp failed message could not be moved; it is requeued')
+      }
+      return
+    }
+    this.settle(ch, raw, 'ack')
+    if (step.to === 'wait') this.log.warn({ ...details, retryIn: step.delay }, 'amqp handler failed; the message will be tried again')
+    else this.log.error({ ...details, deadLetter: step.queue }, 'amqp message moved to the dead-letter queue')
+  }
+
+  /**
    * Sends a reply, then acks the request. If the reply cannot be sent the request
-   * is requeued once (the requester may still be waiting), then dropped.
+   * is requeued once (the requester may still be waiting), then rejected.
    */
   private async answer (ch: Channel, raw: ConsumeMessage, send: () => Promise<void>): Promise<void> {
     try {
       await send()
     } catch (err) {
-      const requeued = this.settle(ch, raw, 'retry')
-      this.log.error({ err, queue: this.queue, requeued }, 'amqp reply could not be sent')
+      const how = raw.fields.redelivered ? 'reject' : 'requeue'
+      this.settle(ch, raw, how)
+      this.log.error({ err, queue: this.queue, requeued: how === 'requeue' }, 'amqp reply could not be sent')
       return
     }
     this.settle(ch, raw, 'ack')
   }
 
-  private async reply (replyTo: string, correlationId: string | undefined, result: unknown): Promise<void> {
-    let encoded
-    try {
-      encoded = encode(result === undefined ? null : result)
-    } catch (err) {
-      this.log.error({ err, queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')
-      return this.replyError(replyTo, correlationId, err as Error)
-    }
-    await this.ctx.publisher.publish('', replyTo, encoded.content, {
-      messageId: Publisher.messageId(),
-      correlationId,
-      contentType: encoded.contentType,
-      persistent: false,
-      mandatory: false,
-      timestamp: Math.floor(Date.now() / 1000)
-    })
-  }
-
-  private async replyError (replyTo: string, correlationId: string | undefined, err: Error): Promise<void> {
-    const code: unknown = (err as any)?.code
-    // The code travels as a header and in JSON: a string, whatever the handler threw.
-    const error = { message: err?.message ?? String(err), code: code === undefined || code === null ? undefined : String(code) }
-    await this.ctx.publisher.publish('', replyTo, Buffer.from(JSON.stringify({ error })), {
-      messageId: Publisher.messageId(),
-      correlationId,
-      contentType: JSON_TYPE,
-      headers: { [ERROR_HEADER]: error.code ?? 'Error' },
-      persistent: false,
-      mandatory: false,
-      timestamp: Math.floor(Date.now() / 1000)
-    })
-  }
-
   /**
-   * Acks or rejects on the delivering channel, only if it is still open: a stale
-   * tag is never sent on a new channel. 'retry' requeues a first delivery and
-   * drops a redelivery (dead-lettered if the queue has a dead-letter exchange),
-   * so a failing message is tried twice and never loops. Returns whether it was requeued.
+   * Acks, requeues or rejects on the delivering channel, only while it is open:
+   * a stale tag is never sent on a new channel, and the broker redelivers what
+   * a closed channel held.
    */
-  private settle (ch: Channel, raw: ConsumeMessage, how: 'ack' | 'retry' | 'drop'): boolean {
-    const requeue = how === 'retry' && !raw.fields.redelivered
-    if (this.channel.current !== ch) {
+  private settle (ch: Channel, raw: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): void {
+    if (!isOpen(ch)) {
       this.log.debug({ queue: this.queue }, 'amqp delivery from a closed channel not settled; the broker redelivers it')
-    } else if (how === 'ack') {
-      ch.ack(raw)
-    } else {
-      ch.nack(raw, false, requeue)
+      return
     }
-    return requeue
+    try {
+      if (how === 'ack') ch.ack(raw)
+      else ch.nack(raw, false, how === 'requeue')
+    } catch (err) {
+      // The channel began closing since the check: the broker redelivers.
+      this.log.debug({ err, queue: this.queue }, 'amqp delivery not settled: its channel is closing')
+    }
   }
 
   /** Stops new deliveries, waits for handlers in flight (up to closeTimeout), closes the channel. Safe to call twice. */

@@ -24,8 +24,17 @@ export const FST_AMQP_VHOST_NOT_ALLOWED = createError('FST_AMQP_VHOST_NOT_ALLOWE
 /** The plugin is closing or closed; nothing new is accepted. */
 export const FST_AMQP_CLOSED = createError('FST_AMQP_CLOSED', 'fastify-warren is closed: %s', 503)
 
-/** No broker connection was available within publishTimeout. */
-export const FST_AMQP_NOT_CONNECTED = createError('FST_AMQP_NOT_CONNECTED', 'No connection to RabbitMQ within %d ms', 503)
+/** No broker connection was available in time (publishTimeout, or at once with publishBuffer 0). */
+export const FST_AMQP_NOT_CONNECTED = createError('FST_AMQP_NOT_CONNECTED', 'No connection to RabbitMQ: %s', 503)
+
+/** The broker blocked publishing (memory or disk alarm) and did not resume in time. */
+export const FST_AMQP_BLOCKED = createError('FST_AMQP_BLOCKED', 'RabbitMQ blocks publishing (%s) and did not resume within %d ms', 503)
+
+/** publishBuffer messages already wait for the broker: this one is refused at once. */
+export const FST_AMQP_BUFFER_FULL = createError('FST_AMQP_BUFFER_FULL', 'The publish buffer is full: %d messages already wait for RabbitMQ', 503)
+
+/** The encoded body is larger than maxMessageSize; nothing was sent. */
+export const FST_AMQP_MESSAGE_TOO_LARGE = createError('FST_AMQP_MESSAGE_TOO_LARGE', 'The message body is %d bytes, more than maxMessageSize (%d bytes)', 413)
 
 /** A mandatory message matched no queue (nobody would have received it). */
 export const FST_AMQP_UNROUTABLE = createError('FST_AMQP_UNROUTABLE', 'Message to exchange "%s" with routing key "%s" was not routed to any queue', 502)
@@ -33,14 +42,21 @@ export const FST_AMQP_UNROUTABLE = createError('FST_AMQP_UNROUTABLE', 'Message t
 /** The broker refused the message (negative acknowledgement). */
 export const FST_AMQP_PUBLISH_NACKED = createError('FST_AMQP_PUBLISH_NACKED', 'RabbitMQ did not accept the message to exchange "%s" with routing key "%s"', 503)
 
-/** The channel closed before the broker confirmed the message; it may or may not have been delivered. */
-export const FST_AMQP_PUBLISH_UNCONFIRMED = createError('FST_AMQP_PUBLISH_UNCONFIRMED', 'The channel closed before RabbitMQ confirmed the message to exchange "%s" with routing key "%s"', 503)
+/** The message was sent but not confirmed (the channel closed, or the timeout passed): it may or may not have been delivered. */
+export const FST_AMQP_PUBLISH_UNCONFIRMED = createError<'FST_AMQP_PUBLISH_UNCONFIRMED', 503, [string, string, string, { cause: unknown }?]>('FST_AMQP_PUBLISH_UNCONFIRMED', 'RabbitMQ did not confirm the message to exchange "%s" with routing key "%s" (%s): it may or may not have been delivered', 503)
 
 /** publish(), request(), gather() or a pipeline stage's `next` named an exchange that does not exist. */
 export const FST_AMQP_EXCHANGE_NOT_FOUND = createError('FST_AMQP_EXCHANGE_NOT_FOUND', 'Exchange "%s" does not exist', 500)
 
 /** Declaring an exchange, queue or binding failed (for example, it exists with other arguments). */
 export const FST_AMQP_TOPOLOGY = createError('FST_AMQP_TOPOLOGY', 'Could not declare %s: %s', 500)
+
+/**
+ * A queue or exchange exists with other settings than this service declares
+ * (406 PRECONDITION_FAILED). The error has `queue` (or `exchange`), `argument`,
+ * `expected` (what this service declares) and `actual` (what the broker has).
+ */
+export const FST_AMQP_TOPOLOGY_MISMATCH = createError<'FST_AMQP_TOPOLOGY_MISMATCH', 500, [string, string, string, string, string, { cause: unknown }?]>('FST_AMQP_TOPOLOGY_MISMATCH', '%s exists with %s = %s, but this service declares it with %s = %s; delete it or declare it the same way', 500)
 
 /** A body could not be encoded (for example, a BigInt or a circular object). */
 export const FST_AMQP_ENCODE = createError('FST_AMQP_ENCODE', 'Could not encode the message body: %s', 500, TypeError)
@@ -69,15 +85,28 @@ export const errors = {
   FST_AMQP_VHOST_NOT_ALLOWED,
   FST_AMQP_CLOSED,
   FST_AMQP_NOT_CONNECTED,
+  FST_AMQP_BLOCKED,
+  FST_AMQP_BUFFER_FULL,
+  FST_AMQP_MESSAGE_TOO_LARGE,
   FST_AMQP_UNROUTABLE,
   FST_AMQP_PUBLISH_NACKED,
   FST_AMQP_PUBLISH_UNCONFIRMED,
   FST_AMQP_EXCHANGE_NOT_FOUND,
   FST_AMQP_TOPOLOGY,
+  FST_AMQP_TOPOLOGY_MISMATCH,
   FST_AMQP_ENCODE,
   FST_AMQP_DECODE,
   FST_AMQP_HANDLER_FAILED,
   FST_AMQP_RPC_TIMEOUT,
   FST_AMQP_RPC_REMOTE_ERROR,
   FST_AMQP_RPC_INTERRUPTED
+}
+
+/**
+ * @internal
+ * Adds a Retry-After header (whole seconds) to an error that may be worth
+ * retrying, which Fastify sends when the error escapes a route.
+ */
+export function retryLater<E extends Error> (err: E, seconds: number): E {
+  return Object.assign(err, { headers: { 'retry-after': String(Math.max(1, Math.ceil(seconds))) } })
 }

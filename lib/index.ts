@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { Warren } from './broker'
 import { errors as allErrors } from './errors'
 import { normalizeOptions } from './options'
+import { noRetry as markNoRetry } from './retry'
 import type * as types from './types'
 
 /**
@@ -70,6 +71,7 @@ namespace fastifyWarren {
   export type GatherFailure = types.GatherFailure
   export type GatherResult<T = any> = types.GatherResult<T>
   export type ConsumeOptions = types.ConsumeOptions
+  export type RetryOptions = types.RetryOptions
   export type NextStage = types.NextStage
   export type ExchangeType = types.ExchangeType
   export type WarrenMessage<T = any> = types.WarrenMessage<T>
@@ -79,6 +81,8 @@ namespace fastifyWarren {
   export type Amqp = types.Amqp
   /** Every error constructor, by code: `err instanceof errors.FST_AMQP_RPC_TIMEOUT`. */
   export const errors = allErrors
+  /** Marks an error thrown by a handler as not worth another try: its message goes to the dead-letter queue at once. */
+  export const noRetry = markNoRetry
   /** The plugin itself, for `import { warren } from 'fastify-warren'`. */
   export const warren = fastifyWarren
 }
@@ -89,6 +93,6 @@ Object.defineProperty(fastifyWarren, 'default', { value: fastifyWarren, enumerab
 // Node's ESM loader finds a CommonJS module's named exports by scanning its
 // source for `exports.name =`; the namespace above compiles to a form it cannot
 // see. This never runs, but lets `import { errors, warren } from 'fastify-warren'` work.
-if (false as boolean) exports.errors = exports.warren = undefined
+if (false as boolean) exports.errors = exports.warren = exports.noRetry = undefined
 
 export = fastifyWarren

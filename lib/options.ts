@@ -15,13 +15,17 @@ export interface NormalizedOptions {
   heartbeat: number
   connectTimeout: number
   reconnectDelay: number
+  reconnectDelayMax: number
   publishTimeout: number
+  publishBuffer: number
+  maxMessageSize: number
   closeTimeout: number
 }
 
 const KNOWN = new Set([
   'url', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
-  'connectTimeout', 'reconnectDelay', 'publishTimeout', 'closeTimeout'
+  'connectTimeout', 'reconnectDelay', 'reconnectDelayMax', 'publishTimeout',
+  'publishBuffer', 'maxMessageSize', 'closeTimeout'
 ])
 
 /** @internal */
@@ -32,7 +36,11 @@ export const DEFAULTS = {
   heartbeat: 10,
   connectTimeout: 5000,
   reconnectDelay: 1000,
+  reconnectDelayMax: 30000,
   publishTimeout: 10000,
+  publishBuffer: 10000,
+  // RabbitMQ's own default max_message_size (128 MiB).
+  maxMessageSize: 134217728,
   closeTimeout: 30000
 } as const
 
@@ -140,6 +148,10 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
   }
 
   const exchange = o.exchange === undefined ? DEFAULTS.exchange : assertString('exchange', o.exchange)
+  const reconnectDelay = o.reconnectDelay === undefined ? DEFAULTS.reconnectDelay : assertInteger('reconnectDelay', o.reconnectDelay, 10, 600000)
+  const reconnectDelayMax = o.reconnectDelayMax === undefined
+    ? Math.max(reconnectDelay, DEFAULTS.reconnectDelayMax)
+    : assertInteger('reconnectDelayMax', o.reconnectDelayMax, reconnectDelay, 3600000)
   return {
     urls,
     exchange,
@@ -148,8 +160,11 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     connectionName: o.connectionName === undefined ? DEFAULTS.connectionName : assertString('connectionName', o.connectionName),
     heartbeat: o.heartbeat === undefined ? DEFAULTS.heartbeat : assertInteger('heartbeat', o.heartbeat, 0, 3600),
     connectTimeout: o.connectTimeout === undefined ? DEFAULTS.connectTimeout : assertInteger('connectTimeout', o.connectTimeout, 1, 600000),
-    reconnectDelay: o.reconnectDelay === undefined ? DEFAULTS.reconnectDelay : assertInteger('reconnectDelay', o.reconnectDelay, 10, 600000),
+    reconnectDelay,
+    reconnectDelayMax,
     publishTimeout: o.publishTimeout === undefined ? DEFAULTS.publishTimeout : assertInteger('publishTimeout', o.publishTimeout, 1, 600000),
+    publishBuffer: o.publishBuffer === undefined ? DEFAULTS.publishBuffer : assertInteger('publishBuffer', o.publishBuffer, 0, 10000000),
+    maxMessageSize: o.maxMessageSize === undefined ? DEFAULTS.maxMessageSize : assertInteger('maxMessageSize', o.maxMessageSize, 1, 536870912),
     closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000)
   }
 }

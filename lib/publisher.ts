@@ -1,24 +1,29 @@
 import { randomUUID } from 'node:crypto'
 import type { ConfirmChannel, Message, Options } from 'amqplib'
-import { closeError, ManagedChannel } from './channel'
+import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
 import {
+  FST_AMQP_BLOCKED,
+  FST_AMQP_BUFFER_FULL,
   FST_AMQP_CLOSED,
   FST_AMQP_EXCHANGE_NOT_FOUND,
   FST_AMQP_NOT_CONNECTED,
   FST_AMQP_PUBLISH_NACKED,
   FST_AMQP_PUBLISH_UNCONFIRMED,
-  FST_AMQP_UNROUTABLE
+  FST_AMQP_UNROUTABLE,
+  retryLater
 } from './errors'
-import { InFlight } from './in-flight'
 import type { Log } from './log'
 
 /** @internal */
 export interface PublisherOptions {
   name: string
-  /** Wait for a connection at most this long, in milliseconds. */
+  /** How long a publish may take in all (waiting for a connection, then for the confirm), in milliseconds. */
   publishTimeout: number
+  /** How many publishes may wait for a connection (or for the broker to unblock); 0 rejects them at once. */
+  bufferSize: number
   reopenDelay: number
+  reopenDelayMax?: number
   /** Sent as app_id on every message, unless the message sets one: the service's name. */
   appId: string
   /** Exchanges known to exist (declared by us); others are checked once before the first publish. */
@@ -30,17 +35,44 @@ export interface PublisherOptions {
 /** @internal The message id is required: it is how a basic.return is matched to its publish. */
 export type PublishProperties = Options.Publish & { messageId: string }
 
+/** How often deadlines are checked, in milliseconds: a timeout fires at most this late. */
+const SWEEP_EVERY = 50
+
+/** One publish, from the call until the broker's confirm (or its failure). */
+interface Job {
+  exchange: string
+  routingKey: string
+  content: Buffer
+  props: PublishProperties
+  timeout: number
+  deadline: number
+  value: unknown
+  resolve: (value: any) => void
+  reject: (err: Error) => void
+  /** The channel it was written to, once it was. */
+  ch: ConfirmChannel | undefined
+  /** Settled (confirmed, failed or timed out): a late confirm is ignored. */
+  done: boolean
+}
+
 /**
  * @internal
  * Publishes on a confirm channel and resolves when the broker confirms.
- * A mandatory message the broker returns (basic.return precedes basic.ack)
- * rejects with FST_AMQP_UNROUTABLE.
+ * While there is no channel, or the broker blocks publishing, publishes wait
+ * in a bounded buffer (in order) until the channel is back or their deadline
+ * passes. A mandatory message the broker returns (basic.return precedes
+ * basic.ack) rejects with FST_AMQP_UNROUTABLE. Nothing is ever resent on its
+ * own: a publish that was written but not confirmed rejects with
+ * FST_AMQP_PUBLISH_UNCONFIRMED, and the caller decides.
  */
 export class Publisher {
   readonly channel: ManagedChannel<ConfirmChannel>
   private readonly returned = new WeakMap<ConfirmChannel, Set<string>>()
   private readonly exchanges = new Map<string, Promise<void> | true>()
-  private readonly inFlight = new InFlight()
+  private buffer: Job[] = []
+  private readonly inFlight = new Set<Job>()
+  private sweeper: NodeJS.Timeout | undefined
+  private onIdle: (() => void) | undefined
   private closed = false
 
   constructor (private readonly conn: Connection, private readonly opts: PublisherOptions, log: Log) {
@@ -49,6 +81,7 @@ export class Publisher {
       name: opts.name,
       confirm: true,
       reopenDelay: opts.reopenDelay,
+      reopenDelayMax: opts.reopenDelayMax,
       setup: async (ch) => {
         const returned = new Set<string>()
         this.returned.set(ch, returned)
@@ -59,55 +92,152 @@ export class Publisher {
         if (opts.setup) await opts.setup(ch)
       }
     }, log)
+    this.channel.on('open', () => this.flush())
+    conn.on('unblocked', () => this.flush())
   }
 
   start (): Promise<ConfirmChannel> {
     return this.channel.start()
   }
 
-  /** Resolves when the broker confirms; rejects with a coded error otherwise. */
-  async publish (exchange: string, routingKey: string, content: Buffer, props: PublishProperties, timeout = this.opts.publishTimeout): Promise<void> {
-    if (this.closed) throw new FST_AMQP_CLOSED('publish() after close')
-    const known = this.exchanges.get(exchange)
-    if (known !== true) await (known ?? this.checkExchange(exchange, timeout))
-    const ch = this.channel.current ?? await this.channel.waitForChannel(timeout)
+  /** Publishes waiting for a connection or for the broker to unblock. */
+  get buffered (): number {
+    return this.buffer.length
+  }
+
+  /**
+   * Resolves with `value` when the broker confirms, within `timeout` ms in all;
+   * rejects with a coded error otherwise.
+   */
+  publish (exchange: string, routingKey: string, content: Buffer, props: PublishProperties, timeout = this.opts.publishTimeout, value?: unknown): Promise<any> {
+    if (this.closed) return Promise.reject(new FST_AMQP_CLOSED('publish() after close'))
     props.appId ??= this.opts.appId
-    this.inFlight.enter()
-    return new Promise<void>((resolve, reject) => {
-      const done = (err: Error | null) => {
-        this.inFlight.leave()
-        if (props.mandatory && this.returned.get(ch)?.delete(props.messageId)) {
-          reject(new FST_AMQP_UNROUTABLE(exchange, routingKey))
-        } else if (err) {
-          reject(this.publishError(ch, err, exchange, routingKey))
-        } else {
-          resolve()
-        }
-      }
-      try {
-        ch.publish(exchange, routingKey, content, props, done)
-      } catch (err) {
-        // The channel closed under us before anything was sent: safe to send on the next one.
-        this.inFlight.leave()
-        if (this.channel.current !== ch && !this.closed) {
-          this.publish(exchange, routingKey, content, props, timeout).then(resolve, reject)
-        } else {
-          reject(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, { cause: err }))
-        }
-      }
+    const known = this.exchanges.get(exchange)
+    if (known !== true) {
+      const deadline = Date.now() + timeout
+      return (known ?? this.checkExchange(exchange, timeout))
+        .then(() => this.publish(exchange, routingKey, content, props, Math.max(1, deadline - Date.now()), value))
+    }
+    return new Promise((resolve, reject) => {
+      const job: Job = { exchange, routingKey, content, props, timeout, deadline: Date.now() + timeout, value, resolve, reject, ch: undefined, done: false }
+      const ch = this.channel.current
+      if (ch === undefined || this.conn.blocked || this.buffer.length > 0 || !this.send(ch, job)) this.hold(job)
     })
   }
 
+  /** Writes the message on `ch`; false if the channel was closing and nothing was sent. */
+  private send (ch: ConfirmChannel, job: Job): boolean {
+    try {
+      ch.publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
+    } catch {
+      // The channel is closing: nothing went out, so the next channel may send it.
+      return false
+    }
+    job.ch = ch
+    this.inFlight.add(job)
+    this.watch()
+    return true
+  }
+
+  /** Keeps a publish until a channel is there, or refuses it when the buffer is off or full. */
+  private hold (job: Job, front = false): void {
+    if (this.closed) return this.fail(job, new FST_AMQP_CLOSED('the publisher closed before the message could be sent'))
+    if (this.opts.bufferSize === 0 || this.buffer.length >= this.opts.bufferSize) {
+      return this.fail(job, retryLater(this.opts.bufferSize === 0
+        ? this.waitError(0)
+        : new FST_AMQP_BUFFER_FULL(this.buffer.length), this.conn.retryAfter()))
+    }
+    if (front) this.buffer.unshift(job)
+    else this.buffer.push(job)
+    this.watch()
+  }
+
+  /** Sends what waits, in order, while the channel is open and the broker does not block. */
+  private flush (): void {
+    const ch = this.channel.current
+    while (ch && isOpen(ch) && !this.conn.blocked && this.buffer.length > 0) {
+      const job = this.buffer.shift()!
+      if (job.done) continue
+      if (!this.send(ch, job)) {
+        this.buffer.unshift(job)
+        break
+      }
+    }
+    this.checkIdle()
+  }
+
+  private confirmed (job: Job, err: Error | null): void {
+    const unroutable = job.props.mandatory === true && this.returned.get(job.ch!)?.delete(job.props.messageId) === true
+    if (job.done) return
+    this.inFlight.delete(job)
+    if (unroutable) this.fail(job, new FST_AMQP_UNROUTABLE(job.exchange, job.routingKey))
+    else if (err) this.fail(job, this.publishError(job, err))
+    else {
+      job.done = true
+      job.resolve(job.value)
+    }
+    this.checkIdle()
+  }
+
+  private fail (job: Job, err: Error): void {
+    if (job.done) return
+    job.done = true
+    job.reject(err)
+  }
+
   /** Names why a publish failed: a nack, a missing exchange, or a channel that closed first. */
-  private publishError (ch: ConfirmChannel, err: Error, exchange: string, routingKey: string): Error {
+  private publishError (job: Job, err: Error): Error {
+    const { exchange, routingKey } = job
     if (err.message === 'message nacked') return new FST_AMQP_PUBLISH_NACKED(exchange, routingKey, { cause: err })
-    const closedWith = closeError(ch) as (Error & { code?: number }) | undefined
+    const closedWith = closeError(job.ch!) as (Error & { code?: number }) | undefined
     if (closedWith?.code === 404 && exchange !== '' && closedWith.message.includes(`'${exchange}'`)) {
       // The exchange was deleted after it was checked: check it again next time.
       this.exchanges.delete(exchange)
       return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
     }
-    return new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, { cause: closedWith ?? err })
+    return retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, 'the channel closed first', { cause: closedWith ?? err }), this.conn.retryAfter())
+  }
+
+  /** Why a held publish could not go out in `waited` ms. */
+  private waitError (waited: number): Error {
+    const reason = this.conn.blockedBy
+    if (reason !== undefined) return new FST_AMQP_BLOCKED(reason, waited)
+    return new FST_AMQP_NOT_CONNECTED(waited === 0 ? 'publishBuffer is 0, so publishes are refused while disconnected' : `none within ${waited} ms`)
+  }
+
+  /** Starts checking deadlines while anything waits or is in flight. */
+  private watch (): void {
+    if (this.sweeper) return
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_EVERY)
+    this.sweeper.unref()
+  }
+
+  /** Fails every publish past its deadline: held ones were never sent, written ones may have been. */
+  private sweep (): void {
+    const now = Date.now()
+    if (this.buffer.length > 0) {
+      const late = this.buffer.filter((job) => job.done || job.deadline <= now)
+      if (late.length > 0) {
+        this.buffer = this.buffer.filter((job) => !job.done && job.deadline > now)
+        for (const job of late) this.fail(job, retryLater(this.waitError(job.timeout), this.conn.retryAfter()))
+      }
+    }
+    for (const job of this.inFlight) {
+      if (job.deadline > now) continue
+      this.inFlight.delete(job)
+      const why = this.conn.blocked ? `no confirm within ${job.timeout} ms; the broker blocks publishing` : `no confirm within ${job.timeout} ms`
+      this.fail(job, retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, why), this.conn.retryAfter()))
+    }
+    this.checkIdle()
+  }
+
+  private checkIdle (): void {
+    if (this.buffer.length > 0 || this.inFlight.size > 0) return
+    if (this.sweeper) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
+    this.onIdle?.()
   }
 
   /**
@@ -118,7 +248,7 @@ export class Publisher {
   private checkExchange (exchange: string, timeout: number): Promise<void> {
     const check = (async () => {
       const model = this.conn.current ?? (await this.channel.waitForChannel(timeout), this.conn.current)
-      if (!model) throw new FST_AMQP_NOT_CONNECTED(timeout)
+      if (!model) throw retryLater(new FST_AMQP_NOT_CONNECTED(`none within ${timeout} ms`), this.conn.retryAfter())
       const probe = await model.createChannel()
       probe.on('error', () => {}) // a 404 closes the probe; it is reported below
       try {
@@ -135,11 +265,29 @@ export class Publisher {
     return check
   }
 
-  /** Waits (at most `timeout` ms) for outstanding confirms, then closes the channel. Safe to call twice. */
+  /**
+   * Waits (at most `timeout` ms) for the held publishes to go out and every
+   * confirm to come in, then fails what is left and closes the channel.
+   * Safe to call twice.
+   */
   async close (timeout: number): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.inFlight.idle(timeout)
+    if (this.buffer.length > 0 || this.inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeout)
+        this.onIdle = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    this.onIdle = undefined
+    for (const job of this.buffer) this.fail(job, new FST_AMQP_CLOSED('the app closed before the message could be sent'))
+    this.buffer = []
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = undefined
+    // Confirms still missing now fail with FST_AMQP_PUBLISH_UNCONFIRMED as the channel closes.
     await this.channel.close()
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib'
 import { decode, type Encoded } from './codec'
 import type { Connection } from './connection'
-import { ERROR_HEADER } from './consumer'
+import { ERROR_HEADER } from './reply'
 import {
   FST_AMQP_CLOSED,
   FST_AMQP_RPC_INTERRUPTED,
@@ -10,7 +10,7 @@ import {
   FST_AMQP_RPC_TIMEOUT
 } from './errors'
 import type { Log } from './log'
-import { Publisher } from './publisher'
+import { Publisher, type PublisherOptions } from './publisher'
 
 /** RabbitMQ's direct reply-to pseudo-queue. */
 const REPLY_TO = 'amq.rabbitmq.reply-to'
@@ -56,7 +56,7 @@ export class RpcClient {
   private starting: Promise<unknown> | undefined
   private closed = false
 
-  constructor (conn: Connection, opts: { appId: string, publishTimeout: number, reopenDelay: number, knownExchanges: string[] }, log: Log) {
+  constructor (conn: Connection, opts: Omit<PublisherOptions, 'name' | 'setup'>, log: Log) {
     this.publisher = new Publisher(conn, {
       name: 'rpc',
       ...opts,
@@ -71,6 +71,11 @@ export class RpcClient {
         if (p.sent) this.settle(id, p)?.lost()
       }
     })
+  }
+
+  /** Requests held until the connection is back. */
+  get buffered (): number {
+    return this.publisher.buffered
   }
 
   /** Resolves with the decoded reply; rejects with a coded error, at the latest after `call.timeout` ms. */

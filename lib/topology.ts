@@ -1,6 +1,11 @@
 import type { Channel } from 'amqplib'
-import { FST_AMQP_TOPOLOGY } from './errors'
+import { FST_AMQP_TOPOLOGY, FST_AMQP_TOPOLOGY_MISMATCH } from './errors'
 import type { ExchangeType } from './types'
+
+/** @internal The queue-name suffix of a consumer's n-th wait queue (retry after a delay). */
+export function waitQueueName (queue: string, level: number): string {
+  return `${queue}.retry.${level}`
+}
 
 /** @internal What a consumer needs declared: its exchange, its queue and the bindings between them. */
 export interface ConsumerTopology {
@@ -12,14 +17,52 @@ export interface ConsumerTopology {
   routingKeys: string[]
   /** Binding arguments (headers exchanges). */
   bindArgs: Record<string, unknown> | undefined
+  /** How many wait queues to declare for retries (attempts − 1). */
+  retryLevels: number
+  /** The dead-letter queue to declare (durable), if any. */
+  deadLetter: string | undefined
 }
 
-/** Runs one declaration, turning the broker's refusal into FST_AMQP_TOPOLOGY naming what was declared. */
+/** @internal The queues a consumer ended up with. */
+export interface DeclaredQueues {
+  /** The queue it consumes from (the server's name for an exclusive one). */
+  queue: string
+  /** Wait queue of each retry level, in order: level 1 first. */
+  waitQueues: string[]
+}
+
+/** "'true'" → "true", "the value '1000' of type 'short'" → "1000 (short)", "none" → "(not set)". */
+function brokerValue (text: string): string {
+  const typed = /^the value '(.*)' of type '([^']*)'$/.exec(text)
+  if (typed) return `${typed[1]} (${typed[2]})`
+  if (text === 'none') return '(not set)'
+  return text.replace(/^'(.*)'$/, '$1')
+}
+
+/**
+ * @internal
+ * The 406 PRECONDITION_FAILED RabbitMQ answers when a queue or exchange exists
+ * with other settings, as FST_AMQP_TOPOLOGY_MISMATCH naming the argument, what
+ * this service declares and what the broker has; undefined for any other error.
+ */
+export function mismatchError (err: unknown): Error | undefined {
+  const message = String((err as Error)?.message ?? '')
+  const m = /inequivalent arg '([^']+)' for (queue|exchange) '(.*)' in vhost '.*?': received (.+) but current is (.+?)"?$/.exec(message)
+  if (!m) return undefined
+  const [, argument, kind, name, received, current] = m
+  const expected = brokerValue(received)
+  const actual = brokerValue(current)
+  return Object.assign(new FST_AMQP_TOPOLOGY_MISMATCH(`${kind === 'queue' ? 'Queue' : 'Exchange'} "${name}"`, argument, actual, argument, expected, { cause: err }), {
+    [kind]: name, argument, expected, actual
+  })
+}
+
+/** Runs one declaration, turning the broker's refusal into FST_AMQP_TOPOLOGY (or _MISMATCH) naming what was declared. */
 async function declare<T> (what: string, op: () => Promise<T>): Promise<T> {
   try {
     return await op()
   } catch (err) {
-    throw new FST_AMQP_TOPOLOGY(what, (err as Error).message, { cause: err })
+    throw mismatchError(err) ?? new FST_AMQP_TOPOLOGY(what, (err as Error).message, { cause: err })
   }
 }
 
@@ -28,8 +71,8 @@ export function declareExchange (ch: Channel, name: string, type: ExchangeType):
   return declare(`${type} exchange "${name}"`, () => ch.assertExchange(name, type, { durable: true }))
 }
 
-/** @internal Declares exchange, queue and bindings; resolves with the queue's name. */
-export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promise<string> {
+/** @internal Declares exchange, queue, bindings, wait queues and dead-letter queue. */
+export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promise<DeclaredQueues> {
   // RabbitMQ's default exchange ('') cannot be declared or bound: every queue is on it already.
   if (t.exchange !== '') await declareExchange(ch, t.exchange, t.exchangeType)
   const { queue } = t.exclusive
@@ -41,5 +84,20 @@ export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promis
         () => ch.bindQueue(queue, t.exchange, key, t.bindArgs))
     }
   }
-  return queue
+  // A message waits out its retry delay (its per-message TTL) in a wait queue of
+  // its level, then the broker dead-letters it back to this queue alone, through
+  // the default exchange: other queues bound to the same key do not see it again.
+  const waitQueues: string[] = []
+  const back = { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue }
+  for (let level = 1; level <= t.retryLevels; level++) {
+    const wait = t.exclusive
+      ? await declare('an exclusive wait queue', () => ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: back }))
+      : await declare(`wait queue "${waitQueueName(queue, level)}"`, () => ch.assertQueue(waitQueueName(queue, level), { durable: true, arguments: back }))
+    waitQueues.push(wait.queue)
+  }
+  if (t.deadLetter !== undefined) {
+    const dlq = t.deadLetter
+    await declare(`dead-letter queue "${dlq}"`, () => ch.assertQueue(dlq, { durable: true }))
+  }
+  return { queue, waitQueues }
 }

@@ -51,17 +51,45 @@ export interface WarrenOptions {
    */
   connectTimeout?: number
   /**
-   * Wait between reconnection attempts, in milliseconds.
+   * First wait before reconnecting, in milliseconds (and before reopening a
+   * channel the broker closed). Each failed attempt doubles it, up to
+   * `reconnectDelayMax`; every wait is picked at random between half and all
+   * of that, so that many instances do not reconnect in step.
    * @default 1000
    */
   reconnectDelay?: number
   /**
-   * How long a publish may wait for a connection, in milliseconds, before it
-   * rejects with FST_AMQP_NOT_CONNECTED. (A request waits at most its own timeout.)
-   * It does not bound the wait for the broker's confirm.
+   * The longest wait between reconnection attempts, in milliseconds.
+   * @default 30000 (or reconnectDelay, if larger)
+   */
+  reconnectDelayMax?: number
+  /**
+   * How long a publish may take in all, in milliseconds: waiting for a
+   * connection (or for a blocked broker to resume), then for the broker's
+   * confirm. It then rejects with FST_AMQP_NOT_CONNECTED or FST_AMQP_BLOCKED
+   * if the message was never sent, or FST_AMQP_PUBLISH_UNCONFIRMED if it was
+   * sent but not confirmed (it may have been delivered). Per call: `timeout`.
    * @default 10000
    */
   publishTimeout?: number
+  /**
+   * How many publishes may wait, in memory and in order, while there is no
+   * connection or the broker blocks publishing; each waits at most its
+   * timeout. One more rejects at once with FST_AMQP_BUFFER_FULL. `0` refuses
+   * every publish at once while disconnected or blocked (FST_AMQP_NOT_CONNECTED,
+   * FST_AMQP_BLOCKED). Held publishes are not on disk: a crash loses them, and
+   * their promises never resolved. Requests count too.
+   * @default 10000
+   */
+  publishBuffer?: number
+  /**
+   * The largest encoded body publish(), request() and gather() send, in bytes;
+   * a larger one rejects with FST_AMQP_MESSAGE_TOO_LARGE before anything is
+   * sent. Keep it at or below the broker's `max_message_size` (whose default
+   * this is), which would otherwise close the channel.
+   * @default 134217728 (128 MiB)
+   */
+  maxMessageSize?: number
   /**
    * How long `app.close()` waits for in-flight handlers, in milliseconds.
    * @default 30000
@@ -172,6 +200,20 @@ export interface NextStage {
   exchange?: string
 }
 
+/** A consumer's retry policy: waits of delay × factor^(n−1), capped at maxDelay, each moved by up to ±jitter of itself. */
+export interface RetryOptions {
+  /** Tries in all, the first delivery included (1–100); 1 means no retry. @default 3 */
+  attempts?: number
+  /** Wait before the second try, in milliseconds. @default 1000 */
+  delay?: number
+  /** Each later wait is this many times the one before (1–100). @default 2 */
+  factor?: number
+  /** The longest wait, in milliseconds. @default 60000 (or delay, if larger) */
+  maxDelay?: number
+  /** 0–1: each wait is shortened or lengthened at random by up to this share of itself. @default 0.2 */
+  jitter?: number
+}
+
 /** Options of consume(). */
 export interface ConsumeOptions {
   /**
@@ -191,6 +233,27 @@ export interface ConsumeOptions {
   match?: 'all' | 'any'
   /** Unacknowledged messages held at once, which is also how many handlers run at once. @default the plugin's prefetch */
   prefetch?: number
+  /**
+   * What happens when the handler throws (or a pipeline stage cannot pass its
+   * result on): the message waits `delay` ms in a wait queue of the broker's
+   * (`<queue>.retry.<n>`, which dead-letters it back to this queue only), then
+   * is tried again, up to `attempts` tries in all; then it goes to the
+   * dead-letter queue. An error with `retry: false` (see `noRetry()`) goes to
+   * the dead-letter queue at once. `false` is `{ attempts: 1 }`.
+   * Requests (messages with reply_to) are never retried: the error is the reply.
+   * @default { attempts: 3, delay: 1000, factor: 2, maxDelay: 60000, jitter: 0.2 }
+   */
+  retry?: RetryOptions | false
+  /**
+   * Where a message goes when it will not be tried again, or when its body
+   * does not decode: a durable queue, with the reason, the error, the attempts
+   * and the original exchange and routing key in `x-warren-*` headers.
+   * `true`: `<queue>.dlq`; a string: that queue; `false`: none, the message is
+   * rejected (dead-lettered by the queue's own `x-dead-letter-exchange`, if it
+   * has one, else dropped) and logged. An exclusive queue has none unless named.
+   * @default true
+   */
+  deadLetter?: boolean | string
   /**
    * Makes the consumer a pipeline stage: the handler's return value is
    * published (persistent, mandatory, confirmed) with this routing key, and
@@ -217,6 +280,12 @@ export interface WarrenMessage<T = any> {
   properties: MessageProperties
   /** True when the broker delivered this message before (to this or another consumer). */
   redelivered: boolean
+  /**
+   * This try's number: 1 for the first, 2 after one failure and a wait, and
+   * so on (see the consumer's `retry`). A redelivery after a crash or a lost
+   * connection is not counted: check `redelivered` and the message id for those.
+   */
+  attempt: number
 }
 
 /**
@@ -250,6 +319,8 @@ export interface Health {
   blocked: boolean
   /** The consumers registered and not cancelled, and how many of them are receiving now. */
   consumers: { total: number, running: number }
+  /** Publishes (and requests) held in memory until the connection is back or the broker unblocks. */
+  buffered: number
 }
 
 /** The `app.amqp` decorator. */

@@ -138,46 +138,6 @@ t.test('the handler gets routing key, exchange, headers, properties and the rede
   t.equal(msg.properties.contentType, 'application/json')
 })
 
-t.test('a handler that throws gets the message again once, then it is rejected and not looped', async (t) => {
-  const exchange = uniqueName(t, 'x')
-  const key = uniqueName(t)
-  const { ch, queues, exchanges } = await admin(t)
-  queues.push(key); exchanges.push(exchange)
-  const app = await build(t, { exchange }, { ready: false })
-  const attempts: boolean[] = []
-  const sentinel = collector<boolean>(1)
-  // prefetch 1: a requeued message goes back to the head and would come before the sentinel.
-  app.amqp.consume(key, async (msg) => {
-    if (msg.body.sentinel) return sentinel.push(true)
-    attempts.push(msg.redelivered)
-    throw new Error('boom')
-  }, { prefetch: 1 })
-  await app.ready()
-  await app.amqp.publish(key, { doomed: true })
-  await app.amqp.publish(key, { sentinel: true })
-  await sentinel.done
-  t.same(attempts, [false, true], 'tried, then retried once as a redelivery')
-  await app.close()
-  t.equal((await ch.checkQueue(key)).messageCount, 0, 'nothing left to loop on')
-})
-
-t.test('a message that does not decode is rejected without calling the handler and the consumer goes on', async (t) => {
-  const exchange = uniqueName(t, 'x')
-  const key = uniqueName(t)
-  const { ch, queues, exchanges } = await admin(t)
-  queues.push(key); exchanges.push(exchange)
-  const app = await build(t, { exchange }, { ready: false })
-  const got = collector<unknown>(1)
-  app.amqp.consume(key, async (msg) => { got.push(msg.body) }, { prefetch: 1 })
-  await app.ready()
-  // Confirmed and on the same channel as the good one, so it is queued first.
-  await app.amqp.publish(key, Buffer.from('{not json'), { contentType: 'application/json' })
-  await app.amqp.publish(key, { good: true })
-  t.same(await got.done, [{ good: true }], 'only the good message reached the handler')
-  await app.close()
-  t.equal((await ch.checkQueue(key)).messageCount, 0, 'the bad one was not requeued')
-})
-
 t.test('prefetch bounds how many handlers of a consumer run at once', async (t) => {
   const exchange = uniqueName(t, 'x')
   const key = uniqueName(t)
@@ -221,13 +181,31 @@ t.test('consume() rejects bad arguments with FST_AMQP_INVALID_ARGUMENT naming th
   t.throws(() => app.amqp.consume('k', h, { qeueu: 'x' } as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /qeueu/ })
 })
 
-t.test('a queue that exists with other arguments fails ready() with FST_AMQP_TOPOLOGY naming the queue', async (t) => {
+t.test('a queue that exists with other arguments fails ready() with FST_AMQP_TOPOLOGY_MISMATCH naming the queue, the argument, the declared and the actual value', async (t) => {
   const exchange = uniqueName(t, 'x')
   const key = uniqueName(t)
   const { ch, queues, exchanges } = await admin(t)
   queues.push(key); exchanges.push(exchange)
-  await ch.assertQueue(key, { durable: false })
+  await ch.assertQueue(key, { durable: true, arguments: { 'x-message-ttl': 60000 } })
   const app = await build(t, { exchange }, { ready: false })
   app.amqp.consume(key, async () => {})
-  await t.rejects(ready(app), { code: 'FST_AMQP_TOPOLOGY', message: new RegExp(`queue "${key.replace(/\./g, '\\.')}".*durable`) })
+  await t.rejects(ready(app), {
+    code: 'FST_AMQP_TOPOLOGY_MISMATCH',
+    queue: key,
+    argument: 'x-message-ttl',
+    expected: '(not set)',
+    actual: /^60000 /,
+    message: new RegExp(`Queue "${key.replace(/\./g, '\\.')}" exists with x-message-ttl = 60000`)
+  })
+})
+
+t.test('an exchange that exists with another type fails ready() with FST_AMQP_TOPOLOGY_MISMATCH naming the type of each', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const other = uniqueName(t, 'other')
+  const { ch, exchanges } = await admin(t)
+  exchanges.push(exchange, other)
+  await ch.assertExchange(other, 'fanout', { durable: true })
+  const app = await build(t, { exchange }, { ready: false })
+  app.amqp.consume(uniqueName(t), async () => {}, { exchange: other, exchangeType: 'direct', exclusive: true })
+  await t.rejects(ready(app), { code: 'FST_AMQP_TOPOLOGY_MISMATCH', exchange: other, argument: 'type', expected: 'direct', actual: 'fanout' })
 })

@@ -69,7 +69,10 @@ export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues
   }
   const state = { ch, queues: [] as string[], exchanges: [] as string[], exists }
   t.teardown(async () => {
-    for (const q of state.queues) await ch.deleteQueue(q).catch(() => {})
+    // A consumer's queue comes with its wait queues (<queue>.retry.<n>) and dead-letter queue (<queue>.dlq).
+    for (const q of state.queues) {
+      for (const name of [q, `${q}.dlq`, ...Array.from({ length: 10 }, (_, i) => `${q}.retry.${i + 1}`)]) await ch.deleteQueue(name).catch(() => {})
+    }
     for (const x of state.exchanges) await ch.deleteExchange(x).catch(() => {})
     await conn.close().catch(() => {})
   })
@@ -172,11 +175,11 @@ export async function rabbitmqctl (...args: string[]): Promise<string> {
 }
 
 /** Polls `check` until it returns a truthy value, or rejects after `ms` naming `what`. */
-export async function waitFor<T> (what: string, check: () => T | Promise<T>, ms = 20000): Promise<NonNullable<T>> {
+export async function waitFor<T> (what: string, check: () => T | Promise<T>, ms = 20000): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
   const deadline = Date.now() + ms
   for (;;) {
     const value = await check()
-    if (value) return value as NonNullable<T>
+    if (value) return value as Exclude<T, false | null | undefined | 0 | ''>
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }

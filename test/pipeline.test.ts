@@ -1,5 +1,5 @@
 import t from 'tap'
-import { admin, build, collector, uniqueName } from './helpers'
+import { admin, build, collector, uniqueName, waitFor } from './helpers'
 import type { WarrenMessage } from '../lib/index'
 
 async function stages (t: any) {
@@ -71,13 +71,16 @@ t.test('next may name another exchange', async (t) => {
   t.equal(msg.exchange, other)
 })
 
-t.test('a result nobody can receive is not acked: the stage runs again once, then the message is rejected', async (t) => {
-  const { app, key } = await stages(t)
-  const seen = collector<boolean>(2)
-  app.amqp.consume(key('a'), async (msg) => { seen.push(msg.redelivered); return 'result' }, { next: key('nobody-binds-this') })
+t.test('a result nobody can receive is not acked: the stage is tried again after its retry delay, then the message goes to the dead-letter queue', async (t) => {
+  const { app, key, ch } = await stages(t)
+  const seen = collector<number>(2)
+  app.amqp.consume(key('a'), async (msg) => { seen.push(msg.attempt); return 'result' }, { next: key('nobody-binds-this'), retry: { attempts: 2, delay: 50 } })
   await app.ready()
   await app.amqp.publish(key('a'), 'x')
-  t.same(await seen.done, [false, true], 'the stage saw it twice, the second time redelivered')
+  t.same(await seen.done, [1, 2], 'the stage ran twice: the first try and one retry')
+  const dead = await waitFor('the message in the dead-letter queue', () => ch.get(`${key('a')}.dlq`, { noAck: true }))
+  t.equal(dead.content.toString(), 'x', 'the original message, not the result, is kept')
+  t.match(dead.properties.headers, { 'x-warren-reason': 'forward-failed', 'x-warren-attempts': 2, 'x-warren-error-message': /not routed/ })
 })
 
 t.test('consume() rejects a bad next with FST_AMQP_INVALID_ARGUMENT naming it', async (t) => {
