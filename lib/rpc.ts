@@ -56,7 +56,7 @@ export class RpcClient {
   private starting: Promise<unknown> | undefined
   private closed = false
 
-  constructor (conn: Connection, opts: Omit<PublisherOptions, 'name' | 'setup'>, log: Log) {
+  constructor (conn: Connection, opts: Omit<PublisherOptions, 'name' | 'setup'>, private readonly log: Log) {
     this.publisher = new Publisher(conn, {
       name: 'rpc',
       ...opts,
@@ -122,18 +122,12 @@ export class RpcClient {
   }
 
   private async send (correlationId: string, call: Call, encoded: Encoded): Promise<void> {
+    // The channel (with its reply consumer) is set up in the background; until
+    // it is open the request waits in the publisher's buffer, like any publish.
     this.starting ??= this.publisher.start().catch((err: Error) => {
       this.starting = undefined // the next request tries again
-      throw err
+      if (!this.closed) this.log.warn({ err }, 'amqp RPC channel could not be set up; requests wait for it')
     })
-    try {
-      await this.starting
-    } catch (err) {
-      // The connection went down while the channel was being set up: the channel
-      // follows reconnections now, so wait for it (within this request's time).
-      if (this.closed) throw err
-      await this.publisher.channel.waitForChannel(call.timeout)
-    }
     await this.publisher.publish(call.exchange, call.routingKey, encoded.content, {
       messageId: correlationId,
       correlationId,

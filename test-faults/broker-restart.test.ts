@@ -1,7 +1,7 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import amqplib from 'amqplib'
-import { AMQP_URL, build, deferred, rabbitmqctl, tally, uniqueName, waitFor } from '../test/helpers'
+import { AMQP_URL, build, deferred, rabbitmqctl, tally, uniqueName, waitFor, withRetryQueues } from '../test/helpers'
 
 /*
  * Stops the broker itself (`rabbitmqctl stop_app`), so it runs serially in its
@@ -52,7 +52,7 @@ async function deleteTopology (queues: string[], exchanges: string[]): Promise<v
   const conn = await amqplib.connect(AMQP_URL)
   try {
     const ch = await conn.createChannel()
-    for (const q of queues) await ch.deleteQueue(q)
+    for (const q of queues.flatMap(withRetryQueues)) await ch.deleteQueue(q)
     for (const x of exchanges) await ch.deleteExchange(x)
   } finally {
     await conn.close().catch(() => {})
@@ -168,6 +168,35 @@ t.test('across a broker restart (stop_app, start_app) nothing confirmed is lost,
   } finally {
     streaming = false
     gate.resolve()
+    await brokerUp()
+  }
+})
+
+t.test('a message waiting in a wait queue for its retry survives a broker restart and is tried again after it', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const key = uniqueName(t)
+  t.teardown(() => deleteTopology([key], [exchange]))
+  const tries: number[] = []
+  const retried = deferred()
+  const app = await build(t, { exchange, reconnectDelay: 200, reconnectDelayMax: 1000 }, { ready: false })
+  app.amqp.consume(key, async (msg) => {
+    tries.push(msg.attempt)
+    if (msg.attempt === 1) throw new Error('fails the first time')
+    retried.resolve()
+  }, { retry: { attempts: 2, delay: 3000, jitter: 0 } })
+  await app.ready()
+  t.teardown(brokerUp)
+  try {
+    await app.amqp.publish(key, { job: 1 }, { persistent: true })
+    await waitFor('the message to wait in the wait queue', async () => {
+      const out = await rabbitmqctl('list_queues', '--no-table-headers', 'name', 'messages')
+      return out.split('\n').some((line) => line === `${key}.retry.1\t1`)
+    })
+    await brokerDown()
+    await brokerUp()
+    await guard(retried.promise, 60000, 'the second try after the restart')
+    t.same(tries, [1, 2], 'tried once before the restart and once after it')
+  } finally {
     await brokerUp()
   }
 })

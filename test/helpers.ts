@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import amqplib from 'amqplib'
 import warren, { type ConsumeOptions, type WarrenMessage } from '../lib/index'
@@ -50,6 +51,11 @@ async function deleteExchange (name: string): Promise<void> {
   }
 }
 
+/** A consumer's queue with the wait queues (`<queue>.retry.<n>`) and dead-letter queue (`<queue>.dlq`) it may have declared. */
+export function withRetryQueues (queue: string): string[] {
+  return [queue, `${queue}.dlq`, ...Array.from({ length: 10 }, (_, i) => `${queue}.retry.${i + 1}`)]
+}
+
 /** A raw amqplib channel for arranging and inspecting broker state, closed (with what it declared) after the test. */
 export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues: string[], exchanges: string[], exists: (queue: string) => Promise<boolean> }> {
   const conn = await amqplib.connect(AMQP_URL)
@@ -69,9 +75,8 @@ export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues
   }
   const state = { ch, queues: [] as string[], exchanges: [] as string[], exists }
   t.teardown(async () => {
-    // A consumer's queue comes with its wait queues (<queue>.retry.<n>) and dead-letter queue (<queue>.dlq).
     for (const q of state.queues) {
-      for (const name of [q, `${q}.dlq`, ...Array.from({ length: 10 }, (_, i) => `${q}.retry.${i + 1}`)]) await ch.deleteQueue(name).catch(() => {})
+      for (const name of withRetryQueues(q)) await ch.deleteQueue(name).catch(() => {})
     }
     for (const x of state.exchanges) await ch.deleteExchange(x).catch(() => {})
     await conn.close().catch(() => {})
@@ -201,4 +206,21 @@ export function outcome (p: Promise<unknown>, ms: number): Promise<string> {
       (err: any) => { clearTimeout(timer); resolve(typeof err?.code === 'string' && err.code.startsWith('FST_AMQP_') ? err.code : `uncoded: ${err?.message ?? String(err)}`) }
     )
   })
+}
+
+/** A Fastify app (plugin not registered) whose log lines, at debug and above, are kept in `lines`. */
+export function appWithLog (): { app: FastifyInstance, lines: string[] } {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(chunk.toString()); cb() } })
+  const app = Fastify({ logger: { level: 'debug', stream } })
+  return { app, lines }
+}
+
+/** A port on this machine where nothing listens. */
+export async function closedPort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

@@ -1,30 +1,12 @@
 import t from 'tap'
 import net from 'node:net'
+import Fastify from 'fastify'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Writable } from 'node:stream'
-import Fastify from 'fastify'
 import warren from '../lib/index'
-import { AMQP_URL, admin, build, collector, deferred, ready, uniqueName } from './helpers'
+import { AMQP_URL, admin, appWithLog, build, closedPort, collector, deferred, ready, uniqueName } from './helpers'
 
 const run = promisify(execFile)
-
-/** A Fastify app whose log lines are kept in `lines`. */
-function appWithLog () {
-  const lines: string[] = []
-  const stream = new Writable({ write (chunk, _enc, cb) { lines.push(chunk.toString()); cb() } })
-  const app = Fastify({ logger: { level: 'debug', stream } })
-  return { app, lines }
-}
-
-/** A port on this machine where nothing listens. */
-async function closedPort (): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 t.test('an unreachable broker makes ready() reject with FST_AMQP_CONNECT_TIMEOUT within connectTimeout, without logging the password', async (t) => {
   const port = await closedPort()
