@@ -3,7 +3,7 @@ import { encode, type Encoded } from './codec'
 import { gather } from './gather'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
-import { FST_AMQP_CLOSED, FST_AMQP_MESSAGE_TOO_LARGE } from './errors'
+import { FST_AMQP_CLOSED } from './errors'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
 import { Publisher } from './publisher'
@@ -15,12 +15,14 @@ type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
 
 /**
  * @internal
- * The framework-agnostic core: one connection, one publishing channel, an RPC
- * client made on first use, and the consumers. The Fastify plugin wraps it.
+ * The framework-agnostic core: a publishing connection with one publishing
+ * channel and an RPC client made on first use, and a consuming connection
+ * with a channel per consumer. The Fastify plugin wraps it.
  */
 export class Warren {
   private state: State = 'idle'
   private readonly conn: Connection
+  private readonly consumeConn: Connection
   private readonly publisher: Publisher
   private rpcClient: RpcClient | undefined
   private readonly consumers = new Set<WarrenConsumer>()
@@ -31,6 +33,11 @@ export class Warren {
 
   constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
     this.conn = new Connection(opts, log)
+    // Consumers get a connection of their own, opened when the first one
+    // starts: a broker that blocks publishers (memory or disk alarm) stops
+    // reading from their connection, acks included, and consumers are what
+    // drains the queues during an alarm.
+    this.consumeConn = new Connection(opts, log, 'consume')
     this.publisher = new Publisher(this.conn, {
       name: 'publisher',
       appId: opts.connectionName,
@@ -104,11 +111,9 @@ export class Warren {
     return gather(this.rpc(), { ...o, routingKey }, encoded, expect)
   }
 
-  /** Encodes a body, refusing one over maxMessageSize before anything is sent (the broker would close the channel). */
+  /** Encodes a body, refusing one over maxMessageSize before anything is sent. */
   private encode (body: unknown): Encoded {
-    const encoded = encode(body)
-    if (encoded.content.length > this.opts.maxMessageSize) throw new FST_AMQP_MESSAGE_TOO_LARGE(encoded.content.length, this.opts.maxMessageSize)
-    return encoded
+    return encode(body, this.opts.maxMessageSize)
   }
 
   /** The RPC client, made on first use. */
@@ -129,12 +134,13 @@ export class Warren {
     const spec = normalizeConsumeArgs(routingKey, handler, options, this.opts)
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('consume() after close')
     const consumer = new WarrenConsumer({
-      conn: this.conn,
+      conn: this.consumeConn,
       publisher: this.publisher,
       log: this.log,
       reopenDelay: this.opts.reconnectDelay,
       reopenDelayMax: this.opts.reconnectDelayMax,
       closeTimeout: this.opts.closeTimeout,
+      maxMessageSize: this.opts.maxMessageSize,
       onStopped: (c) => this.consumers.delete(c)
     }, spec, handler, thisArg)
     this.consumers.add(consumer)
@@ -145,9 +151,10 @@ export class Warren {
   }
 
   health (): Health {
-    const connected = this.state === 'connected' && this.conn.current !== undefined
-    const blocked = connected && this.conn.blocked
     const consumers = [...this.consumers]
+    const connected = this.state === 'connected' && this.conn.current !== undefined &&
+      (consumers.length === 0 || this.consumeConn.current !== undefined)
+    const blocked = connected && this.conn.blocked
     const running = consumers.filter((c) => c.running).length
     const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'
     return { status, connected, blocked, consumers: { total: consumers.length, running }, buffered: this.publisher.buffered + (this.rpcClient?.buffered ?? 0) }
@@ -173,6 +180,7 @@ export class Warren {
   private async shutdown (): Promise<void> {
     this.state = 'closing'
     await this.stopConsumers()
+    await this.consumeConn.close()
     // One closeTimeout for the whole drain (counted from the consumers' stop), not one per step.
     const deadline = this.drainDeadline ?? Date.now()
     const left = () => Math.max(0, deadline - Date.now())

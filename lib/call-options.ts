@@ -14,7 +14,7 @@ const ARG = FST_AMQP_INVALID_ARGUMENT
 const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
 const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
 const GATHER_KEYS = new Set(['timeout', 'exchange', 'headers', 'expect'])
-const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter'])
+const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter', 'queueArguments'])
 const RETRY_KEYS = new Set(['attempts', 'delay', 'factor', 'maxDelay', 'jitter'])
 const NEXT_KEYS = new Set(['routingKey', 'exchange'])
 
@@ -226,7 +226,17 @@ export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, opt
   // The longest wait queue name must be a valid queue name too.
   if (!exclusive && retryLevels > 0) assertString('options.queue', waitQueueName(queue, retryLevels), false, ARG)
   return {
-    topology: { exchange, exchangeType, queue, exclusive, routingKeys, bindArgs, retryLevels, deadLetter },
+    topology: {
+      exchange,
+      exchangeType,
+      queue,
+      exclusive,
+      routingKeys,
+      bindArgs,
+      queueArgs: o.queueArguments === undefined ? undefined : assertObject('options.queueArguments', o.queueArguments),
+      retryLevels,
+      deadLetter
+    },
     prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG),
     next: o.next === undefined ? undefined : normalizeNext(o.next, exchange),
     retry

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib'
 import { Backoff } from './backoff'
 import type { Connection } from './connection'
-import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED } from './errors'
+import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
 import type { Log } from './log'
 
 /** @internal */
@@ -116,7 +116,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
         reject,
         timer: setTimeout(() => {
           this.waiters.delete(waiter)
-          reject(new FST_AMQP_NOT_CONNECTED(`none within ${timeout} ms`))
+          reject(retryLater(new FST_AMQP_NOT_CONNECTED(`none within ${timeout} ms`), this.conn.retryAfter()))
         }, timeout)
       }
       this.waiters.add(waiter)

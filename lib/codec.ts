@@ -1,4 +1,4 @@
-import { FST_AMQP_DECODE, FST_AMQP_ENCODE } from './errors'
+import { FST_AMQP_DECODE, FST_AMQP_ENCODE, FST_AMQP_MESSAGE_TOO_LARGE } from './errors'
 
 /** @internal */
 export const JSON_TYPE = 'application/json'
@@ -14,9 +14,17 @@ export interface Encoded {
 /**
  * @internal
  * Buffers go as they are (application/octet-stream), strings as UTF-8 text,
- * anything else as JSON. Throws FST_AMQP_ENCODE for what JSON cannot carry.
+ * anything else as JSON. Throws FST_AMQP_ENCODE for what JSON cannot carry,
+ * and FST_AMQP_MESSAGE_TOO_LARGE for a body over `maxSize` bytes (the broker
+ * would close the channel on it, failing every publish in flight there).
  */
-export function encode (body: unknown): Encoded {
+export function encode (body: unknown, maxSize = Infinity): Encoded {
+  const encoded = encodeBody(body)
+  if (encoded.content.length > maxSize) throw new FST_AMQP_MESSAGE_TOO_LARGE(encoded.content.length, maxSize)
+  return encoded
+}
+
+function encodeBody (body: unknown): Encoded {
   if (Buffer.isBuffer(body)) return { content: body, contentType: BINARY_TYPE }
   if (typeof body === 'string') return { content: Buffer.from(body), contentType: TEXT_TYPE }
   let json: string | undefined

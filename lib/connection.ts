@@ -49,8 +49,22 @@ export class Connection extends EventEmitter {
   private readonly backoff: Backoff
   private connections = 0
 
-  constructor (private readonly opts: NormalizedOptions, private readonly log: Log) {
+  private readonly log: Log
+  private opening: Promise<void> | undefined
+
+  /**
+   * `role` names the connection: the publishing one carries connectionName,
+   * the consuming one connectionName + " (consumers)", in the broker's
+   * connection list and in every log line.
+   */
+  constructor (private readonly opts: NormalizedOptions, log: Log, readonly role: 'publish' | 'consume' = 'publish') {
     super()
+    this.log = {
+      debug: (o, m) => log.debug({ ...o, connection: role }, m),
+      info: (o, m) => log.info({ ...o, connection: role }, m),
+      warn: (o, m) => log.warn({ ...o, connection: role }, m),
+      error: (o, m) => log.error({ ...o, connection: role }, m)
+    }
     this.setMaxListeners(0)
     this.displayUrl = opts.urls.map(redactUrl).join(', ')
     this.backoff = new Backoff(opts.reconnectDelay, opts.reconnectDelayMax)
@@ -87,6 +101,12 @@ export class Connection extends EventEmitter {
     return delay
   }
 
+  /** open(), once: later calls share the first call's outcome. */
+  ensureOpen (): Promise<void> {
+    this.opening ??= this.open()
+    return this.opening
+  }
+
   /** Connects, resolving on the first connection and rejecting with a coded error on a fatal one or at connectTimeout. */
   async open (): Promise<void> {
     if (this.state !== 'idle') throw new FST_AMQP_CLOSED('open() called twice')
@@ -98,7 +118,7 @@ export class Connection extends EventEmitter {
       connectionOptions: {
         noDelay: true, // without it every request/reply pays Nagle's ~40 ms
         timeout: opts.connectTimeout,
-        clientProperties: { connection_name: opts.connectionName }
+        clientProperties: { connection_name: this.role === 'publish' ? opts.connectionName : `${opts.connectionName} (consumers)` }
       }
     })
     this.manager = manager

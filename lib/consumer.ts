@@ -20,6 +20,8 @@ export interface ConsumerContext {
   reopenDelay: number
   reopenDelayMax: number
   closeTimeout: number
+  /** The largest body a forward or a reply may have, in bytes. */
+  maxMessageSize: number
   /** Called once the consumer has stopped, so the core forgets it. */
   onStopped: (consumer: WarrenConsumer) => void
 }
@@ -83,10 +85,10 @@ export class WarrenConsumer implements Consumer {
     return !this.stopping && this.channel.current !== undefined
   }
 
-  /** Declares the topology and starts consuming. Single flight; rejects with a coded error. */
+  /** Opens the consumers' connection if need be, declares the topology and starts consuming. Single flight; rejects with a coded error. */
   start (): Promise<void> {
     if (this.stopping) return this.readyPromise
-    this.starting ??= this.channel.start().then(
+    this.starting ??= this.ctx.conn.ensureOpen().then(() => this.channel.start()).then(
       () => {
         this.log.info({ queue: this.queue, routingKeys: this.spec.topology.routingKeys }, 'amqp consumer started')
         this.settleReady()
@@ -164,7 +166,7 @@ export class WarrenConsumer implements Consumer {
       return
     }
     if (props.replyTo) {
-      await this.answer(ch, raw, () => sendReply(this.ctx.publisher, props.replyTo, props.correlationId, result,
+      await this.answer(ch, raw, () => sendReply(this.ctx.publisher, props.replyTo, props.correlationId, result, this.ctx.maxMessageSize,
         (err) => this.log.error({ err, queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')))
     } else if (this.spec.next && result !== undefined) {
       await this.forward(ch, raw, result, attempt)
@@ -185,7 +187,7 @@ export class WarrenConsumer implements Consumer {
     const props = raw.properties
     let encoded
     try {
-      encoded = encode(result)
+      encoded = encode(result, this.ctx.maxMessageSize)
     } catch (err) {
       return this.fail(ch, raw, err, 'unencodable-result', attempt)
     }
@@ -230,8 +232,11 @@ export class WarrenConsumer implements Consumer {
         this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp wait or dead-letter queue is missing; restarting the consumer to declare it again')
         ch.close().catch(noop)
       } else {
+        // Held a moment first, so a wait or dead-letter queue that refuses
+        // copies (a length limit, an alarm) does not turn into a tight loop.
+        this.log.error({ ...details, err: moveErr, to: step.queue, requeueIn: this.ctx.reopenDelay }, 'amqp failed message could not be moved; it is requeued after a pause')
+        await new Promise((resolve) => setTimeout(resolve, this.ctx.reopenDelay))
         this.settle(ch, raw, 'requeue')
-        this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp failed message could not be moved; it is requeued')
       }
       return
     }

@@ -35,6 +35,9 @@ export interface PublisherOptions {
 /** @internal The message id is required: it is how a basic.return is matched to its publish. */
 export type PublishProperties = Options.Publish & { messageId: string }
 
+/** With publishBuffer 0: how many publishes may wait for a channel being set up on a live connection. */
+const SETUP_HOLD = 1000
+
 /** How often deadlines are checked, in milliseconds: a timeout fires at most this late. */
 const SWEEP_EVERY = 50
 
@@ -139,13 +142,18 @@ export class Publisher {
     return true
   }
 
-  /** Keeps a publish until a channel is there, or refuses it when the buffer is off or full. */
+  /**
+   * Keeps a publish until a channel is there, or refuses it when the buffer is
+   * off or full. With publishBuffer 0, a publish still waits while the
+   * connection is up and its channel is being set up (the first publishes
+   * after boot or a reconnection), up to SETUP_HOLD of them.
+   */
   private hold (job: Job, front = false): void {
     if (this.closed) return this.fail(job, new FST_AMQP_CLOSED('the publisher closed before the message could be sent'))
-    if (this.opts.bufferSize === 0 || this.buffer.length >= this.opts.bufferSize) {
-      return this.fail(job, retryLater(this.opts.bufferSize === 0
-        ? this.waitError(0)
-        : new FST_AMQP_BUFFER_FULL(this.buffer.length), this.conn.retryAfter()))
+    const off = this.opts.bufferSize === 0 && (this.conn.current === undefined || this.conn.blocked)
+    const limit = this.opts.bufferSize === 0 ? SETUP_HOLD : this.opts.bufferSize
+    if (off || this.buffer.length >= limit) {
+      return this.fail(job, retryLater(off ? this.waitError(0) : new FST_AMQP_BUFFER_FULL(this.buffer.length), this.conn.retryAfter()))
     }
     if (front) this.buffer.unshift(job)
     else this.buffer.push(job)
@@ -247,6 +255,7 @@ export class Publisher {
    */
   private checkExchange (exchange: string, timeout: number): Promise<void> {
     const check = (async () => {
+      if (this.conn.current === undefined && this.opts.bufferSize === 0) throw retryLater(this.waitError(0), this.conn.retryAfter())
       const model = this.conn.current ?? (await this.channel.waitForChannel(timeout), this.conn.current)
       if (!model) throw retryLater(new FST_AMQP_NOT_CONNECTED(`none within ${timeout} ms`), this.conn.retryAfter())
       const probe = await model.createChannel()

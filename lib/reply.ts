@@ -11,11 +11,11 @@ import { Publisher } from './publisher'
 /** @internal Header that marks a reply as the remote handler's error. */
 export const ERROR_HEADER = 'x-warren-error'
 
-/** @internal Sends the handler's result (undefined as null); a result JSON cannot carry becomes an error reply. */
-export async function sendReply (publisher: Publisher, replyTo: string, correlationId: string | undefined, result: unknown, onEncodeError: (err: Error) => void): Promise<void> {
+/** @internal Sends the handler's result (undefined as null); a result JSON cannot carry, or over maxSize bytes, becomes an error reply. */
+export async function sendReply (publisher: Publisher, replyTo: string, correlationId: string | undefined, result: unknown, maxSize: number, onEncodeError: (err: Error) => void): Promise<void> {
   let encoded
   try {
-    encoded = encode(result === undefined ? null : result)
+    encoded = encode(result === undefined ? null : result, maxSize)
   } catch (err) {
     onEncodeError(err as Error)
     return sendErrorReply(publisher, replyTo, correlationId, err as Error)

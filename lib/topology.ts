@@ -17,6 +17,8 @@ export interface ConsumerTopology {
   routingKeys: string[]
   /** Binding arguments (headers exchanges). */
   bindArgs: Record<string, unknown> | undefined
+  /** Arguments the queue is declared with (x-queue-type, x-delivery-limit, x-max-length...). */
+  queueArgs: Record<string, unknown> | undefined
   /** How many wait queues to declare for retries (attempts − 1). */
   retryLevels: number
   /** The dead-letter queue to declare (durable), if any. */
@@ -76,8 +78,8 @@ export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promis
   // RabbitMQ's default exchange ('') cannot be declared or bound: every queue is on it already.
   if (t.exchange !== '') await declareExchange(ch, t.exchange, t.exchangeType)
   const { queue } = t.exclusive
-    ? await declare('an exclusive queue', () => ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false }))
-    : await declare(`queue "${t.queue}"`, () => ch.assertQueue(t.queue, { durable: true }))
+    ? await declare('an exclusive queue', () => ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: t.queueArgs }))
+    : await declare(`queue "${t.queue}"`, () => ch.assertQueue(t.queue, { durable: true, arguments: t.queueArgs }))
   if (t.exchange !== '') {
     for (const key of t.routingKeys) {
       await declare(`binding of queue "${queue}" to exchange "${t.exchange}" with key "${key}"`,

@@ -221,6 +221,15 @@ export interface ConsumeOptions {
    * @default the routing key (so all instances of a service share one queue)
    */
   queue?: string
+  /**
+   * Arguments the queue is declared with, for what RabbitMQ configures per
+   * queue: `{ 'x-queue-type': 'quorum', 'x-delivery-limit': 5 }` (a quorum
+   * queue that gives up on a message redelivered five times, such as one that
+   * crashes the process), `{ 'x-max-length': 10000 }`, ... A queue that exists
+   * with other arguments fails with FST_AMQP_TOPOLOGY_MISMATCH.
+   * @default none
+   */
+  queueArguments?: Record<string, unknown>
   /** A server-named, exclusive, auto-delete queue: every instance gets its own copy. @default false */
   exclusive?: boolean
   /** Exchange to bind the queue to. @default the plugin's exchange */
@@ -260,7 +269,7 @@ export interface ConsumeOptions {
    * only then is the message acked. The correlation id (or, without one, the
    * incoming message id) and the application headers are carried forward,
    * except those about one hop (`x-death`, `x-first-death-*`,
-   * `x-last-death-*`, `x-warren-error`). A handler that returns `undefined`
+   * `x-last-death-*` and every `x-warren-*`). A handler that returns `undefined`
    * ends the message's journey there (`null` is forwarded). A request (a
    * message with reply_to) is answered, not forwarded. A routing key alone
    * publishes to the consumer's exchange.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { admin, build, rabbitmqctl, uniqueName, waitFor } from '../test/helpers'
+import { admin, build, collector, deferred, rabbitmqctl, uniqueName, waitFor } from '../test/helpers'
 
 /*
  * Raises a memory alarm on the whole broker (`set_vm_memory_high_watermark 0`),
@@ -68,4 +68,38 @@ t.test('while the broker blocks publishing, publishes wait and health() says blo
   await waitFor('the consumer to get both', () => got.length >= 3)
   t.same(got, [0, 1, 2], 'the consumer got them in order, and never the timed-out one')
   await waitFor('health to say ok', () => app.amqp.health().status === 'ok')
+})
+
+t.test('while the broker blocks an app\'s publishing, the same app\'s consumers go on acking: their connection is not the blocked one', async (t) => {
+  const exchange = uniqueName(t, 'x')
+  const key = uniqueName(t)
+  const { queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(exchange)
+  const app = await build(t, { exchange }, { ready: false })
+  const gate = deferred()
+  const started = collector<number>(5)
+  const finished: number[] = []
+  app.amqp.consume(key, async (msg) => {
+    started.push(msg.body.n)
+    await gate.promise
+    finished.push(msg.body.n)
+  }, { prefetch: 10 })
+  await app.ready()
+  for (let n = 0; n < 5; n++) await app.amqp.publish(key, { n })
+  await started.done
+  t.teardown(alarmOff)
+
+  await alarmOn()
+  const blockedPublish = app.amqp.publish(key, { n: 5 }, { timeout: 60000 })
+  await waitFor('the app to see its publishing blocked', () => app.amqp.health().blocked)
+  gate.resolve()
+  await waitFor('the five handlers to finish', () => finished.length === 5)
+  const unacked = async () => {
+    const out = await rabbitmqctl('list_queues', '--no-table-headers', 'name', 'messages_unacknowledged')
+    return out.split('\n').find((line) => line.startsWith(key + '\t'))?.split('\t')[1]
+  }
+  await waitFor('the broker to take the five acks while the alarm is on', async () => (await unacked()) === '0')
+  t.ok(app.amqp.health().blocked, 'the alarm was still on when the acks were taken')
+  await alarmOff()
+  await t.resolves(blockedPublish, 'and the blocked publish is confirmed once it is over')
 })

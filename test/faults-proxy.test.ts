@@ -8,14 +8,15 @@ import { admin, build, deferred, outcome, proxy, rabbitmqctl, tally, uniqueName,
  */
 
 /**
- * The broker-side pids of the connections whose client_properties carry this
- * connection_name. The tab-separated listing prints client properties as an
- * Erlang term, in which the name appears as `{"connection_name","<name>"}`.
+ * The broker-side pids of an app's connections: the publishing one named
+ * `<name>` and the consuming one `<name> (consumers)`. The tab-separated
+ * listing prints client properties as an Erlang term, in which the name
+ * appears as `{"connection_name","<name>"}`.
  */
 async function connectionsNamed (name: string): Promise<string[]> {
   const out = await rabbitmqctl('list_connections', '--no-table-headers', 'pid', 'client_properties')
   return out.split('\n')
-    .filter((line) => line.includes(`{"connection_name","${name}"}`))
+    .filter((line) => line.includes(`{"connection_name","${name}"}`) || line.includes(`{"connection_name","${name} (consumers)"}`))
     .map((line) => line.split('\t')[0])
 }
 
@@ -127,14 +128,14 @@ t.test('after rabbitmqctl close_connection the plugin reconnects: its consumer r
   t.equal(await app.amqp.request(rpcKey, 21), 42, 'request() works before the close')
 
   const before = await connectionsNamed(connectionName)
-  t.equal(before.length, 1, 'the broker lists one connection with the app\'s connectionName')
-  await rabbitmqctl('close_connection', before[0], 'fault test: close_connection')
+  t.equal(before.length, 2, 'the broker lists two connections under the app\'s connectionName: publishing and consuming')
+  for (const pid of before) await rabbitmqctl('close_connection', pid, 'fault test: close_connection')
 
-  const [after] = await waitFor('the app to reconnect', async () => {
+  const after = await waitFor('the app to reconnect both', async () => {
     const now = await connectionsNamed(connectionName)
-    return now.length === 1 && now[0] !== before[0] ? now : undefined
+    return now.length === 2 && now.every((pid) => !before.includes(pid)) ? now : undefined
   })
-  t.not(after, before[0], 'the app opened a new connection by itself')
+  t.equal(after.length, 2, 'the app opened two new connections by itself')
 
   await app.amqp.publish(key, 'after')
   await waitFor('the consumer to receive again', () => got.includes('after'))
