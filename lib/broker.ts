@@ -24,6 +24,8 @@ export class Warren {
   private readonly conn: Connection
   private readonly consumeConn: Connection
   private readonly publisher: Publisher
+  /** Replies to requests: a plain channel (direct reply-to replies are at most once; see reply.ts). */
+  private readonly replies: Publisher
   private rpcClient: RpcClient | undefined
   private readonly consumers = new Set<WarrenConsumer>()
   private consuming = false
@@ -49,6 +51,16 @@ export class Warren {
       setup: async (ch) => {
         for (const [name, type] of Object.entries(opts.exchanges)) await declareExchange(ch, name, type)
       }
+    }, log)
+    this.replies = new Publisher(this.conn, {
+      name: 'replies',
+      confirm: false,
+      appId: opts.connectionName,
+      publishTimeout: opts.publishTimeout,
+      bufferSize: opts.publishBuffer,
+      reopenDelay: opts.reconnectDelay,
+      reopenDelayMax: opts.reconnectDelayMax,
+      knownExchanges: []
     }, log)
   }
 
@@ -136,6 +148,7 @@ export class Warren {
     const consumer = new WarrenConsumer({
       conn: this.consumeConn,
       publisher: this.publisher,
+      replies: this.replies,
       log: this.log,
       reopenDelay: this.opts.reconnectDelay,
       reopenDelayMax: this.opts.reconnectDelayMax,
@@ -185,6 +198,7 @@ export class Warren {
     const deadline = this.drainDeadline ?? Date.now()
     const left = () => Math.max(0, deadline - Date.now())
     await this.rpcClient?.close(left())
+    await this.replies.close(left())
     await this.publisher.close(left())
     await this.conn.close()
     this.state = 'closed'

@@ -16,6 +16,8 @@ import type { Consumer, MessageHandler, WarrenMessage } from './types'
 export interface ConsumerContext {
   conn: Connection
   publisher: Publisher
+  /** Where replies to requests go out (no confirms). */
+  replies: Publisher
   log: Log
   reopenDelay: number
   reopenDelayMax: number
@@ -136,7 +138,7 @@ export class WarrenConsumer implements Consumer {
     } catch (err) {
       if (props.replyTo) {
         this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp request could not be decoded; the error is the reply')
-        await this.answer(ch, raw, () => sendErrorReply(this.ctx.publisher, props.replyTo, props.correlationId, err as Error))
+        await this.answer(ch, raw, () => sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
       } else {
         await this.fail(ch, raw, err, 'undecodable', attempt)
       }
@@ -159,14 +161,14 @@ export class WarrenConsumer implements Consumer {
     } catch (err) {
       if (props.replyTo) {
         this.log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err }), queue: this.queue }, 'amqp request handler failed; the error is the reply')
-        await this.answer(ch, raw, () => sendErrorReply(this.ctx.publisher, props.replyTo, props.correlationId, err as Error))
+        await this.answer(ch, raw, () => sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
       } else {
         await this.fail(ch, raw, err, isRetryable(err) ? 'handler-failed' : 'not-retryable', attempt)
       }
       return
     }
     if (props.replyTo) {
-      await this.answer(ch, raw, () => sendReply(this.ctx.publisher, props.replyTo, props.correlationId, result, this.ctx.maxMessageSize,
+      await this.answer(ch, raw, () => sendReply(this.ctx.replies, props.replyTo, props.correlationId, result, this.ctx.maxMessageSize,
         (err) => this.log.error({ err, queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')))
     } else if (this.spec.next && result !== undefined) {
       await this.forward(ch, raw, result, attempt)

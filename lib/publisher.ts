@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { ConfirmChannel, Message, Options } from 'amqplib'
+import type { Channel, ConfirmChannel, Message, Options } from 'amqplib'
 import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
 import {
@@ -29,7 +29,16 @@ export interface PublisherOptions {
   /** Exchanges known to exist (declared by us); others are checked once before the first publish. */
   knownExchanges: string[]
   /** Extra setup on every new channel (the RPC client consumes direct reply-to here). */
-  setup?: (ch: ConfirmChannel) => Promise<void>
+  setup?: (ch: Channel) => Promise<void>
+  /**
+   * false: a plain channel, and a publish resolves once it is written, not
+   * confirmed. For messages whose own answer is the confirmation (requests:
+   * the reply) or that are at most once anyway (direct reply-to replies).
+   * A mandatory message the broker returns then goes to `onReturn`.
+   * @default true
+   */
+  confirm?: boolean
+  onReturn?: (msg: Message) => void
 }
 
 /** @internal The message id is required: it is how a basic.return is matched to its publish. */
@@ -53,7 +62,7 @@ interface Job {
   resolve: (value: any) => void
   reject: (err: Error) => void
   /** The channel it was written to, once it was. */
-  ch: ConfirmChannel | undefined
+  ch: Channel | undefined
   /** Settled (confirmed, failed or timed out): a late confirm is ignored. */
   done: boolean
 }
@@ -69,29 +78,36 @@ interface Job {
  * FST_AMQP_PUBLISH_UNCONFIRMED, and the caller decides.
  */
 export class Publisher {
-  readonly channel: ManagedChannel<ConfirmChannel>
-  private readonly returned = new WeakMap<ConfirmChannel, Set<string>>()
+  readonly channel: ManagedChannel<Channel>
+  private readonly confirm: boolean
+  private readonly returned = new WeakMap<Channel, Set<string>>()
   private readonly exchanges = new Map<string, Promise<void> | true>()
   private buffer: Job[] = []
   private readonly inFlight = new Set<Job>()
   private sweeper: NodeJS.Timeout | undefined
   private onIdle: (() => void) | undefined
+  private starting: Promise<Channel> | undefined
   private closed = false
 
   constructor (private readonly conn: Connection, private readonly opts: PublisherOptions, log: Log) {
     for (const name of ['', ...opts.knownExchanges]) this.exchanges.set(name, true)
-    this.channel = new ManagedChannel<ConfirmChannel>(conn, {
+    this.confirm = opts.confirm ?? true
+    this.channel = new ManagedChannel<Channel>(conn, {
       name: opts.name,
-      confirm: true,
+      confirm: this.confirm,
       reopenDelay: opts.reopenDelay,
       reopenDelayMax: opts.reopenDelayMax,
       setup: async (ch) => {
-        const returned = new Set<string>()
-        this.returned.set(ch, returned)
-        ch.on('return', (msg: Message) => {
-          const id = msg.properties.messageId
-          if (typeof id === 'string') returned.add(id)
-        })
+        if (this.confirm) {
+          const returned = new Set<string>()
+          this.returned.set(ch, returned)
+          ch.on('return', (msg: Message) => {
+            const id = msg.properties.messageId
+            if (typeof id === 'string') returned.add(id)
+          })
+        } else if (opts.onReturn) {
+          ch.on('return', opts.onReturn)
+        }
         if (opts.setup) await opts.setup(ch)
       }
     }, log)
@@ -99,8 +115,10 @@ export class Publisher {
     conn.on('unblocked', () => this.flush())
   }
 
-  start (): Promise<ConfirmChannel> {
-    return this.channel.start()
+  /** Opens the channel (and follows reconnections); rejects if that first setup fails. */
+  start (): Promise<Channel> {
+    this.starting ??= this.channel.start()
+    return this.starting
   }
 
   /** Publishes waiting for a connection or for the broker to unblock. */
@@ -114,6 +132,8 @@ export class Publisher {
    */
   publish (exchange: string, routingKey: string, content: Buffer, props: PublishProperties, timeout = this.opts.publishTimeout, value?: unknown): Promise<any> {
     if (this.closed) return Promise.reject(new FST_AMQP_CLOSED('publish() after close'))
+    // A publisher nobody started (the replies') opens its channel on first use; until then the message is held.
+    if (this.starting === undefined) this.start().catch(() => { this.starting = undefined })
     props.appId ??= this.opts.appId
     const known = this.exchanges.get(exchange)
     if (known !== true) {
@@ -129,9 +149,15 @@ export class Publisher {
   }
 
   /** Writes the message on `ch`; false if the channel was closing and nothing was sent. */
-  private send (ch: ConfirmChannel, job: Job): boolean {
+  private send (ch: Channel, job: Job): boolean {
     try {
-      ch.publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
+      if (!this.confirm) {
+        ch.publish(job.exchange, job.routingKey, job.content, job.props)
+        job.done = true
+        job.resolve(job.value)
+        return true
+      }
+      (ch as ConfirmChannel).publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
     } catch {
       // The channel is closing: nothing went out, so the next channel may send it.
       return false

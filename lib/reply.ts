@@ -4,8 +4,10 @@ import { Publisher } from './publisher'
 /*
  * The responder side of RPC: a consumer that received a message with
  * reply_to answers on the default exchange, with the request's correlation id.
- * Replies are transient and not mandatory: direct reply-to has no queue to
- * keep them in, so they are at most once.
+ * Replies are transient, not mandatory and not confirmed: direct reply-to has
+ * no queue to keep them in, so they are at most once whatever we do, and the
+ * requester's timeout covers a lost one. The request is acked once its reply
+ * is written.
  */
 
 /** @internal Header that marks a reply as the remote handler's error. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { ConfirmChannel, ConsumeMessage } from 'amqplib'
+import type { ConsumeMessage } from 'amqplib'
 import { decode, type Encoded } from './codec'
 import type { Connection } from './connection'
 import { ERROR_HEADER } from './reply'
@@ -7,7 +7,8 @@ import {
   FST_AMQP_CLOSED,
   FST_AMQP_RPC_INTERRUPTED,
   FST_AMQP_RPC_REMOTE_ERROR,
-  FST_AMQP_RPC_TIMEOUT
+  FST_AMQP_RPC_TIMEOUT,
+  FST_AMQP_UNROUTABLE
 } from './errors'
 import type { Log } from './log'
 import { Publisher, type PublisherOptions } from './publisher'
@@ -56,12 +57,17 @@ export class RpcClient {
   private starting: Promise<unknown> | undefined
   private closed = false
 
-  constructor (conn: Connection, opts: Omit<PublisherOptions, 'name' | 'setup'>, private readonly log: Log) {
+  constructor (conn: Connection, opts: Omit<PublisherOptions, 'name' | 'setup' | 'confirm' | 'onReturn'>, private readonly log: Log) {
     this.publisher = new Publisher(conn, {
       name: 'rpc',
       ...opts,
+      // No publisher confirms: the reply is the confirmation, and the request's
+      // timeout covers its loss. A request no queue takes comes back as a
+      // basic.return (it is mandatory), matched by its correlation id.
+      confirm: false,
+      onReturn: (msg) => this.onReturn(msg),
       // Direct reply-to: the reply consumer must live on the channel that publishes the requests.
-      setup: async (ch: ConfirmChannel) => {
+      setup: async (ch) => {
         await ch.consume(REPLY_TO, (msg) => this.onReply(msg), { noAck: true })
       }
     }, log)
@@ -142,6 +148,12 @@ export class RpcClient {
     }, call.timeout)
     const p = this.pending.get(correlationId)
     if (p) p.sent = true
+  }
+
+  private onReturn (msg: { fields: { exchange: string, routingKey: string }, properties: { correlationId?: unknown } }): void {
+    const id = msg.properties.correlationId
+    const p = typeof id === 'string' ? this.pending.get(id) : undefined
+    if (p) this.settle(id as string, p)?.failed(new FST_AMQP_UNROUTABLE(msg.fields.exchange, msg.fields.routingKey))
   }
 
   private onReply (msg: ConsumeMessage | null): void {
