@@ -35,10 +35,9 @@ export class Warren {
 
   constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
     this.conn = new Connection(opts, log)
-    // Consumers get a connection of their own, opened when the first one
-    // starts: a broker that blocks publishers (memory or disk alarm) stops
-    // reading from their connection, acks included, and consumers are what
-    // drains the queues during an alarm.
+    // Consumers get a connection of their own: a broker that blocks
+    // publishers (memory or disk alarm) stops reading from their connection,
+    // acks included, and consumers are what drains the queues during an alarm.
     this.consumeConn = new Connection(opts, log, 'consume')
     this.publisher = new Publisher(this.conn, {
       name: 'publisher',
@@ -69,8 +68,12 @@ export class Warren {
     if (this.state !== 'idle') throw new FST_AMQP_CLOSED('connect() called twice')
     this.state = 'connecting'
     try {
-      await this.conn.open()
-      await this.publisher.start()
+      // Both connections at boot, so that a consumer registered at any time
+      // finds its connection there (or reconnecting), and boot fails on either.
+      await Promise.all([
+        this.conn.open().then(() => this.publisher.start()),
+        this.consumeConn.ensureOpen()
+      ])
     } catch (err) {
       this.close().catch(() => {}) // in the background: boot reports the error now
       throw err
@@ -165,8 +168,7 @@ export class Warren {
 
   health (): Health {
     const consumers = [...this.consumers]
-    const connected = this.state === 'connected' && this.conn.current !== undefined &&
-      (consumers.length === 0 || this.consumeConn.current !== undefined)
+    const connected = this.state === 'connected' && this.conn.current !== undefined && this.consumeConn.current !== undefined
     const blocked = connected && this.conn.blocked
     const running = consumers.filter((c) => c.running).length
     const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'

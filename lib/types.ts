@@ -83,9 +83,10 @@ export interface WarrenOptions {
    */
   publishBuffer?: number
   /**
-   * The largest encoded body publish(), request() and gather() send, in bytes;
-   * a larger one rejects with FST_AMQP_MESSAGE_TOO_LARGE before anything is
-   * sent. Keep it at or below the broker's `max_message_size` (whose default
+   * The largest encoded body the plugin sends, in bytes: publish(), request()
+   * and gather() reject a larger one with FST_AMQP_MESSAGE_TOO_LARGE before
+   * anything is sent; a pipeline stage's larger result goes to the dead-letter
+   * queue, a larger reply becomes an error reply. Keep it at or below the broker's `max_message_size` (whose default
    * this is), which would otherwise close the channel.
    * @default 134217728 (128 MiB)
    */

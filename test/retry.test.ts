@@ -251,3 +251,44 @@ t.test('the retry policy: growing delays with a cap, jitter within bounds, then 
   t.same(nextStep('undecodable', 1, policy, wait, 'q.dlq'), { to: 'dead-letter', queue: 'q.dlq' }, 'a body that does not decode is never retried')
   t.same(nextStep('not-retryable', 1, policy, wait, undefined), { to: 'reject' }, 'without a dead-letter queue: rejected')
 })
+
+t.test('queueArguments declare the consumer\'s queue with them: a quorum queue with a delivery limit gives up on a message that keeps coming back unhandled', async (t) => {
+  const key = uniqueName(t)
+  const { ch, queues } = await admin(t)
+  queues.push(key)
+  // Each app holds the message until it is closed (as a crash would), so the broker delivers it again.
+  const deliveries: boolean[] = []
+  for (let run = 0; run < 3; run++) {
+    const app = await build(t, { closeTimeout: 100 }, { ready: false })
+    const got = collector<boolean>(1, 5000)
+    app.amqp.consume(key, async (msg) => {
+      deliveries.push(msg.redelivered)
+      got.push(true)
+      await new Promise(() => {})
+    }, { queueArguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 1 } })
+    await app.ready()
+    if (run === 0) await app.amqp.publish(key, { poison: true })
+    const arrived = await got.done.then(() => true, () => false)
+    await app.close()
+    if (!arrived) break
+  }
+  t.same(deliveries, [false, true], 'delivered once, redelivered once, then dropped by the broker at the delivery limit')
+  t.equal((await ch.checkQueue(key)).messageCount, 0, 'and no longer in the queue')
+  const info = await ch.checkQueue(key)
+  t.ok(info, 'the queue exists as declared')
+})
+
+t.test('a pipeline result over maxMessageSize goes to the dead-letter queue, and a reply over it reaches the requester as a remote error', async (t) => {
+  const key = uniqueName(t)
+  const rpcKey = uniqueName(t, 'rpc')
+  const { ch, queues } = await admin(t)
+  queues.push(key, rpcKey)
+  const app = await build(t, { maxMessageSize: 1024 }, { ready: false })
+  app.amqp.consume(key, async () => 'x'.repeat(2048), { next: uniqueName(t, 'next') })
+  app.amqp.consume(rpcKey, async () => 'y'.repeat(2048))
+  await app.ready()
+  await app.amqp.publish(key, 'small')
+  const dead = await waitFor('the message in the dead-letter queue', () => ch.get(`${key}.dlq`, { noAck: true }))
+  t.match(dead.properties.headers, { 'x-warren-reason': 'unencodable-result', 'x-warren-error-code': 'FST_AMQP_MESSAGE_TOO_LARGE' })
+  await t.rejects(app.amqp.request(rpcKey, 'small'), { code: 'FST_AMQP_RPC_REMOTE_ERROR', remote: { code: 'FST_AMQP_MESSAGE_TOO_LARGE' } })
+})
