@@ -15,9 +15,10 @@ type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
 
 /**
  * @internal
- * The framework-agnostic core: a publishing connection with one publishing
- * channel and an RPC client made on first use, and a consuming connection
- * with a channel per consumer. The Fastify plugin wraps it.
+ * The framework-agnostic core. A publishing connection carries the publishing
+ * channel (confirmed), the replies channel and the RPC client's channel (made
+ * on first use; neither confirmed); a consuming connection carries a channel
+ * per consumer. The Fastify plugin wraps it.
  */
 export class Warren {
   private state: State = 'idle'
@@ -172,7 +173,7 @@ export class Warren {
     const blocked = connected && this.conn.blocked
     const running = consumers.filter((c) => c.running).length
     const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'
-    return { status, connected, blocked, consumers: { total: consumers.length, running }, buffered: this.publisher.buffered + (this.rpcClient?.buffered ?? 0) }
+    return { status, connected, blocked, consumers: { total: consumers.length, running }, buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0) }
   }
 
   /** Cancels every consumer and waits for their handlers in flight. */
@@ -183,9 +184,10 @@ export class Warren {
   }
 
   /**
-   * Shuts down in order: consumers (drained), pending requests (rejected with
-   * FST_AMQP_CLOSED), outstanding confirms (awaited), then the connection.
-   * Safe to call twice.
+   * Shuts down in order: consumers (drained) and their connection, pending
+   * requests (rejected with FST_AMQP_CLOSED), the replies channel, held
+   * publishes and outstanding confirms (awaited within what is left of
+   * closeTimeout), then the publishing connection. Safe to call twice.
    */
   close (): Promise<void> {
     this.closing ??= this.shutdown()
@@ -199,7 +201,7 @@ export class Warren {
     // One closeTimeout for the whole drain (counted from the consumers' stop), not one per step.
     const deadline = this.drainDeadline ?? Date.now()
     const left = () => Math.max(0, deadline - Date.now())
-    await this.rpcClient?.close(left())
+    await this.rpcClient?.close()
     await this.replies.close(left())
     await this.publisher.close(left())
     await this.conn.close()

@@ -69,7 +69,18 @@ interface Job {
 
 /**
  * @internal
- * Publishes on a confirm channel and resolves when the broker confirms.
+ * The exchange a channel was closed for (404 NOT_FOUND - no exchange 'x'), if that is why.
+ */
+export function missingExchange (err: unknown): string | undefined {
+  const e = err as { code?: unknown, message?: unknown } | undefined
+  if (e?.code !== 404) return undefined
+  return /no exchange '(.*)' in vhost/.exec(String(e.message))?.[1]
+}
+
+/**
+ * @internal
+ * Publishes on a confirm channel and resolves when the broker confirms (or,
+ * with `confirm: false`, on a plain channel once the message is written).
  * While there is no channel, or the broker blocks publishing, publishes wait
  * in a bounded buffer (in order) until the channel is back or their deadline
  * passes. A mandatory message the broker returns (basic.return precedes
@@ -112,6 +123,11 @@ export class Publisher {
       }
     }, log)
     this.channel.on('open', () => this.flush())
+    // An exchange deleted since it was checked closed the channel: check it again next time.
+    this.channel.on('lost', (_ch: Channel, err?: Error) => {
+      const missing = missingExchange(err)
+      if (missing !== undefined) this.exchanges.delete(missing)
+    })
     conn.on('unblocked', () => this.flush())
   }
 

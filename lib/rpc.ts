@@ -5,13 +5,14 @@ import type { Connection } from './connection'
 import { ERROR_HEADER } from './reply'
 import {
   FST_AMQP_CLOSED,
+  FST_AMQP_EXCHANGE_NOT_FOUND,
   FST_AMQP_RPC_INTERRUPTED,
   FST_AMQP_RPC_REMOTE_ERROR,
   FST_AMQP_RPC_TIMEOUT,
   FST_AMQP_UNROUTABLE
 } from './errors'
 import type { Log } from './log'
-import { Publisher, type PublisherOptions } from './publisher'
+import { missingExchange, Publisher, type PublisherOptions } from './publisher'
 
 /** RabbitMQ's direct reply-to pseudo-queue. */
 const REPLY_TO = 'amq.rabbitmq.reply-to'
@@ -33,7 +34,7 @@ export interface Call {
 export interface Waiter {
   /** One reply arrived; returns true when no more are wanted. */
   reply (msg: ConsumeMessage): boolean
-  /** The deadline passed; `sent` says whether the broker had confirmed the request by then. */
+  /** The deadline passed; `sent` says whether the request had been written by then. */
   timeout (sent: boolean): void
   /** The channel the request went out on was lost: no more replies can arrive. */
   lost (): void
@@ -46,8 +47,10 @@ export interface Waiter {
 interface Pending {
   waiter: Waiter
   timer: NodeJS.Timeout
-  /** Set once the broker has confirmed the request: it now waits on the current channel's reply consumer. */
+  /** Set once the request is written: its reply can only come to the channel it went out on. */
   sent: boolean
+  /** The exchange it went to, to tell a request to a deleted exchange from one interrupted by it. */
+  exchange: string
 }
 
 /** @internal The requester side of RPC, over direct reply-to with correlation ids. */
@@ -72,9 +75,16 @@ export class RpcClient {
       }
     }, log)
     // Replies to requests sent on a lost channel can never arrive.
-    this.publisher.channel.on('lost', () => {
+    this.publisher.channel.on('lost', (_ch: unknown, err?: Error) => {
+      // A request to an exchange deleted since it was checked makes the broker
+      // close the channel: that request fails with FST_AMQP_EXCHANGE_NOT_FOUND,
+      // the others written on the channel with FST_AMQP_RPC_INTERRUPTED.
+      const missing = missingExchange(err)
       for (const [id, p] of this.pending) {
-        if (p.sent) this.settle(id, p)?.lost()
+        if (!p.sent) continue
+        const waiter = this.settle(id, p)
+        if (missing !== undefined && p.exchange === missing) waiter?.failed(new FST_AMQP_EXCHANGE_NOT_FOUND(missing, { cause: err }))
+        else waiter?.lost()
       }
     })
   }
@@ -120,7 +130,7 @@ export class RpcClient {
       const p = this.pending.get(correlationId)
       if (p) this.settle(correlationId, p)?.timeout(p.sent)
     }, call.timeout)
-    this.pending.set(correlationId, { waiter, timer, sent: false })
+    this.pending.set(correlationId, { waiter, timer, sent: false, exchange: call.exchange })
     this.send(correlationId, call, encoded).catch((err: Error) => {
       const p = this.pending.get(correlationId)
       if (p) this.settle(correlationId, p)?.failed(err)
@@ -172,12 +182,16 @@ export class RpcClient {
     return p.waiter
   }
 
-  /** Ends every pending request (request() rejects with FST_AMQP_CLOSED) and closes the channel. Safe to call twice. */
-  async close (timeout: number): Promise<void> {
+  /**
+   * Ends every pending request (request() rejects with FST_AMQP_CLOSED) and
+   * closes the channel at once: a request still held for a connection has
+   * nobody waiting for it any more. Safe to call twice.
+   */
+  async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     for (const [id, p] of this.pending) this.settle(id, p)?.closed()
-    await this.publisher.close(timeout)
+    await this.publisher.close(0)
   }
 }
 

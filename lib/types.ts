@@ -32,8 +32,9 @@ export interface WarrenOptions {
    */
   prefetch?: number
   /**
-   * This service's name: the connection name shown in the RabbitMQ management
-   * UI and `rabbitmqctl list_connections`, and the `app_id` property of every
+   * This service's name: the name of its publishing connection in the
+   * RabbitMQ management UI and `rabbitmqctl list_connections` (its consuming
+   * connection is `<name> (consumers)`), and the `app_id` property of every
    * message it sends (so gather() can tell which service replied).
    * @default 'fastify-warren'
    */
@@ -44,9 +45,10 @@ export interface WarrenOptions {
    */
   heartbeat?: number
   /**
-   * How long registration waits for the first connection, in milliseconds,
-   * before `ready()` rejects with FST_AMQP_CONNECT_TIMEOUT. Keep it below
-   * Fastify's `pluginTimeout` (10000 by default).
+   * How long registration waits for its two connections (publishing and
+   * consuming, opened together), in milliseconds, before `ready()` rejects
+   * with FST_AMQP_CONNECT_TIMEOUT. Keep it below Fastify's `pluginTimeout`
+   * (10000 by default).
    * @default 5000
    */
   connectTimeout?: number
@@ -78,7 +80,8 @@ export interface WarrenOptions {
    * timeout. One more rejects at once with FST_AMQP_BUFFER_FULL. `0` refuses
    * every publish at once while disconnected or blocked (FST_AMQP_NOT_CONNECTED,
    * FST_AMQP_BLOCKED). Held publishes are not on disk: a crash loses them, and
-   * their promises never resolved. Requests count too.
+   * their promises never resolved. Requests and replies have buffers of
+   * their own, of the same size.
    * @default 10000
    */
   publishBuffer?: number
@@ -86,13 +89,16 @@ export interface WarrenOptions {
    * The largest encoded body the plugin sends, in bytes: publish(), request()
    * and gather() reject a larger one with FST_AMQP_MESSAGE_TOO_LARGE before
    * anything is sent; a pipeline stage's larger result goes to the dead-letter
-   * queue, a larger reply becomes an error reply. Keep it at or below the broker's `max_message_size` (whose default
-   * this is), which would otherwise close the channel.
+   * queue, a larger reply becomes an error reply. Keep it at or below the
+   * broker's `max_message_size` (whose default this is), which would
+   * otherwise close the channel.
    * @default 134217728 (128 MiB)
    */
   maxMessageSize?: number
   /**
-   * How long `app.close()` waits for in-flight handlers, in milliseconds.
+   * How long `app.close()` may take to drain, in milliseconds: the handlers
+   * in flight first, then held publishes and outstanding confirms share
+   * what is left.
    * @default 30000
    */
   closeTimeout?: number
@@ -323,7 +329,7 @@ export interface Health {
    * consumer is not receiving. 'down': no connection (reconnecting) or closed.
    */
   status: 'ok' | 'degraded' | 'down'
-  /** A connection to the broker is open. */
+  /** Both connections to the broker (publishing and consuming) are open. */
   connected: boolean
   /** The broker blocks this connection's publishers (memory or disk alarm); publishes wait. */
   blocked: boolean

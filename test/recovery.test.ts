@@ -50,6 +50,24 @@ t.test('a publish to an exchange deleted after its first use rejects with FST_AM
   t.same(await got.done, ['still works'])
 })
 
+t.test('a request to an exchange deleted after its first use rejects with FST_AMQP_EXCHANGE_NOT_FOUND, and requests go on working', async (t) => {
+  const side = uniqueName(t, 'side')
+  const key = uniqueName(t)
+  const { ch, queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(side)
+  await ch.assertExchange(side, 'direct', { durable: true })
+  const app = await build(t, { reconnectDelay: 50 }, { ready: false })
+  app.amqp.consume(key, async (msg) => msg.body * 2)
+  app.amqp.consume(key, async (msg) => msg.body * 3, { exchange: side, exchangeType: 'direct', queue: `${key}.side` })
+  queues.push(`${key}.side`)
+  await app.ready()
+  t.equal(await app.amqp.request(key, 2, { exchange: side }), 6, 'a request through the side exchange works')
+  await ch.deleteExchange(side)
+  await t.rejects(app.amqp.request(key, 2, { exchange: side, timeout: 3000 }), { code: 'FST_AMQP_EXCHANGE_NOT_FOUND' })
+  await t.rejects(app.amqp.request(key, 2, { exchange: side, timeout: 3000 }), { code: 'FST_AMQP_EXCHANGE_NOT_FOUND' }, 'checked again, not cached')
+  t.equal(await app.amqp.request(key, 5, { timeout: 5000 }), 10, 'requests to the plugin\'s exchange still work')
+})
+
 t.test('a broker that accepts TCP but never answers fails ready() with FST_AMQP_CONNECT_TIMEOUT, not Fastify\'s plugin timeout', async (t) => {
   const silent = net.createServer(() => {})
   const held: net.Socket[] = []
