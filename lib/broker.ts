@@ -7,7 +7,7 @@ import { FST_AMQP_CLOSED } from './errors'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
 import { Publisher } from './publisher'
-import { RpcClient } from './rpc'
+import { RpcClient, type Call } from './rpc'
 import { declareExchange } from './topology'
 import type { ConsumeOptions, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
 
@@ -113,11 +113,17 @@ export class Warren {
     }, o.timeout, { messageId })
   }
 
-  async request (routingKey: string, body: unknown, options?: RequestOptions): Promise<any> {
-    assertRoutingKey(routingKey)
-    const o = normalizeRequestOptions(options, this.opts)
-    const encoded = this.encode(body)
-    return this.rpc().request({ ...o, routingKey }, encoded)
+  request (routingKey: string, body: unknown, options?: RequestOptions): Promise<any> {
+    let call: Call
+    let encoded: Encoded
+    try {
+      assertRoutingKey(routingKey)
+      call = { ...normalizeRequestOptions(options, this.opts), routingKey }
+      encoded = this.encode(body)
+      return this.rpc().request(call, encoded)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   async gather (routingKey: string, body: unknown, options?: GatherOptions): Promise<GatherResult> {

@@ -122,11 +122,16 @@ export class WarrenConsumer implements Consumer {
     // After cancel() has begun, leave the message unacked: closing the channel returns it to the queue.
     if (this.stopping) return
     this.inFlight.enter()
-    this.handle(ch, raw).catch((err: Error) => {
-      this.log.error({ err, queue: this.queue }, 'amqp message settlement failed')
-    }).finally(() => {
-      this.inFlight.leave()
-    })
+    this.handle(ch, raw).then(this.handled, this.settlementFailed)
+  }
+
+  private readonly handled = (): void => {
+    this.inFlight.leave()
+  }
+
+  private readonly settlementFailed = (err: Error): void => {
+    this.inFlight.leave()
+    this.log.error({ err, queue: this.queue }, 'amqp message settlement failed')
   }
 
   private async handle (ch: Channel, raw: ConsumeMessage): Promise<void> {
@@ -138,7 +143,7 @@ export class WarrenConsumer implements Consumer {
     } catch (err) {
       if (props.replyTo) {
         this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp request could not be decoded; the error is the reply')
-        await this.answer(ch, raw, () => sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
+        await this.answer(ch, raw, sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
       } else {
         await this.fail(ch, raw, err, 'undecodable', attempt)
       }
@@ -161,14 +166,14 @@ export class WarrenConsumer implements Consumer {
     } catch (err) {
       if (props.replyTo) {
         this.log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err }), queue: this.queue }, 'amqp request handler failed; the error is the reply')
-        await this.answer(ch, raw, () => sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
+        await this.answer(ch, raw, sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
       } else {
         await this.fail(ch, raw, err, isRetryable(err) ? 'handler-failed' : 'not-retryable', attempt)
       }
       return
     }
     if (props.replyTo) {
-      await this.answer(ch, raw, () => sendReply(this.ctx.replies, props.replyTo, props.correlationId, result, this.ctx.maxMessageSize,
+      await this.answer(ch, raw, sendReply(this.ctx.replies, props.replyTo, props.correlationId, result, this.ctx.maxMessageSize,
         (err) => this.log.error({ err, queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')))
     } else if (this.spec.next && result !== undefined) {
       await this.forward(ch, raw, result, attempt)
@@ -251,9 +256,9 @@ export class WarrenConsumer implements Consumer {
    * Sends a reply, then acks the request. If the reply cannot be sent the request
    * is requeued once (the requester may still be waiting), then rejected.
    */
-  private async answer (ch: Channel, raw: ConsumeMessage, send: () => Promise<void>): Promise<void> {
+  private async answer (ch: Channel, raw: ConsumeMessage, sending: Promise<unknown>): Promise<void> {
     try {
-      await send()
+      await sending
     } catch (err) {
       const how = raw.fields.redelivered ? 'reject' : 'requeue'
       this.settle(ch, raw, how)

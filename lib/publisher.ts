@@ -41,8 +41,13 @@ export interface PublisherOptions {
   onReturn?: (msg: Message) => void
 }
 
-/** @internal The message id is required: it is how a basic.return is matched to its publish. */
-export type PublishProperties = Options.Publish & { messageId: string }
+/**
+ * @internal
+ * On a confirm channel a mandatory message needs a message id: it is how a
+ * basic.return is matched to its publish (one is made if missing). Requests
+ * and replies, on plain channels, go without one.
+ */
+export type PublishProperties = Options.Publish & { messageId?: string }
 
 /** With publishBuffer 0: how many publishes may wait for a channel being set up on a live connection. */
 const SETUP_HOLD = 1000
@@ -151,6 +156,7 @@ export class Publisher {
     // A publisher nobody started (the replies') opens its channel on first use; until then the message is held.
     if (this.starting === undefined) this.start().catch(() => { this.starting = undefined })
     props.appId ??= this.opts.appId
+    if (this.confirm && props.mandatory === true) props.messageId ??= Publisher.messageId()
     const known = this.exchanges.get(exchange)
     if (known !== true) {
       const deadline = Date.now() + timeout
@@ -217,7 +223,7 @@ export class Publisher {
   }
 
   private confirmed (job: Job, err: Error | null): void {
-    const unroutable = job.props.mandatory === true && this.returned.get(job.ch!)?.delete(job.props.messageId) === true
+    const unroutable = job.props.mandatory === true && this.returned.get(job.ch!)?.delete(job.props.messageId!) === true
     if (job.done) return
     this.inFlight.delete(job)
     if (unroutable) this.fail(job, new FST_AMQP_UNROUTABLE(job.exchange, job.routingKey))

@@ -1,5 +1,5 @@
 import { encode, JSON_TYPE } from './codec'
-import { Publisher } from './publisher'
+import type { Publisher } from './publisher'
 
 /*
  * The responder side of RPC: a consumer that received a message with
@@ -14,7 +14,7 @@ import { Publisher } from './publisher'
 export const ERROR_HEADER = 'x-warren-error'
 
 /** @internal Sends the handler's result (undefined as null); a result JSON cannot carry, or over maxSize bytes, becomes an error reply. */
-export async function sendReply (publisher: Publisher, replyTo: string, correlationId: string | undefined, result: unknown, maxSize: number, onEncodeError: (err: Error) => void): Promise<void> {
+export function sendReply (publisher: Publisher, replyTo: string, correlationId: string | undefined, result: unknown, maxSize: number, onEncodeError: (err: Error) => void): Promise<unknown> {
   let encoded
   try {
     encoded = encode(result === undefined ? null : result, maxSize)
@@ -22,8 +22,7 @@ export async function sendReply (publisher: Publisher, replyTo: string, correlat
     onEncodeError(err as Error)
     return sendErrorReply(publisher, replyTo, correlationId, err as Error)
   }
-  await publisher.publish('', replyTo, encoded.content, {
-    messageId: Publisher.messageId(),
+  return publisher.publish('', replyTo, encoded.content, {
     correlationId,
     contentType: encoded.contentType,
     persistent: false,
@@ -33,12 +32,11 @@ export async function sendReply (publisher: Publisher, replyTo: string, correlat
 }
 
 /** @internal Sends `{"error": {message, code}}` with the x-warren-error header. */
-export async function sendErrorReply (publisher: Publisher, replyTo: string, correlationId: string | undefined, err: Error): Promise<void> {
+export function sendErrorReply (publisher: Publisher, replyTo: string, correlationId: string | undefined, err: Error): Promise<unknown> {
   const code: unknown = (err as any)?.code
   // The code travels as a header and in JSON: a string, whatever the handler threw.
   const error = { message: err?.message ?? String(err), code: code === undefined || code === null ? undefined : String(code) }
-  await publisher.publish('', replyTo, Buffer.from(JSON.stringify({ error })), {
-    messageId: Publisher.messageId(),
+  return publisher.publish('', replyTo, Buffer.from(JSON.stringify({ error })), {
     correlationId,
     contentType: JSON_TYPE,
     headers: { [ERROR_HEADER]: error.code ?? 'Error' },

@@ -53,6 +53,44 @@ interface Pending {
   exchange: string
 }
 
+/** What request() waits with: one reply, decoded, or a coded error carrying the caller's stack. */
+class RequestWaiter implements Waiter {
+  constructor (
+    private readonly call: Call,
+    private readonly origin: Origin,
+    private readonly resolve: (body: unknown) => void,
+    private readonly reject: (err: Error) => void
+  ) {}
+
+  reply (msg: ConsumeMessage): boolean {
+    let body
+    try {
+      body = decodeReply(msg, this.call.routingKey)
+    } catch (err) {
+      this.failed(err as Error)
+      return true
+    }
+    this.resolve(body)
+    return true
+  }
+
+  timeout (): void {
+    this.failed(new FST_AMQP_RPC_TIMEOUT(this.call.routingKey, this.call.timeout))
+  }
+
+  lost (): void {
+    this.failed(new FST_AMQP_RPC_INTERRUPTED(this.call.routingKey))
+  }
+
+  failed (err: Error): void {
+    this.reject(withOrigin(err, this.origin))
+  }
+
+  closed (): void {
+    this.failed(new FST_AMQP_CLOSED('the app closed while the request waited for its reply'))
+  }
+}
+
 /** @internal The requester side of RPC, over direct reply-to with correlation ids. */
 export class RpcClient {
   private readonly pending = new Map<string, Pending>()
@@ -98,24 +136,7 @@ export class RpcClient {
   request (call: Call, encoded: Encoded): Promise<unknown> {
     const origin = callerStack(RpcClient.prototype.request, 'request()')
     return new Promise((resolve, reject) => {
-      const fail = (err: Error) => reject(withOrigin(err, origin))
-      this.call(call, encoded, {
-        reply: (msg) => {
-          let body
-          try {
-            body = decodeReply(msg, call.routingKey)
-          } catch (err) {
-            fail(err as Error)
-            return true
-          }
-          resolve(body)
-          return true
-        },
-        timeout: () => fail(new FST_AMQP_RPC_TIMEOUT(call.routingKey, call.timeout)),
-        lost: () => fail(new FST_AMQP_RPC_INTERRUPTED(call.routingKey)),
-        failed: fail,
-        closed: () => fail(new FST_AMQP_CLOSED('the app closed while the request waited for its reply'))
-      })
+      this.call(call, encoded, new RequestWaiter(call, origin, resolve, reject))
     })
   }
 
@@ -126,26 +147,16 @@ export class RpcClient {
   call (call: Call, encoded: Encoded, waiter: Waiter): void {
     if (this.closed) return waiter.closed()
     const correlationId = randomUUID()
-    const timer = setTimeout(() => {
-      const p = this.pending.get(correlationId)
-      if (p) this.settle(correlationId, p)?.timeout(p.sent)
-    }, call.timeout)
+    const timer = setTimeout(this.onTimeout, call.timeout, correlationId)
     this.pending.set(correlationId, { waiter, timer, sent: false, exchange: call.exchange })
-    this.send(correlationId, call, encoded).catch((err: Error) => {
-      const p = this.pending.get(correlationId)
-      if (p) this.settle(correlationId, p)?.failed(err)
-    })
-  }
-
-  private async send (correlationId: string, call: Call, encoded: Encoded): Promise<void> {
     // The channel (with its reply consumer) is set up in the background; until
     // it is open the request waits in the publisher's buffer, like any publish.
     this.starting ??= this.publisher.start().catch((err: Error) => {
       this.starting = undefined // the next request tries again
       if (!this.closed) this.log.warn({ err }, 'amqp RPC channel could not be set up; requests wait for it')
     })
-    await this.publisher.publish(call.exchange, call.routingKey, encoded.content, {
-      messageId: correlationId,
+    this.publisher.publish(call.exchange, call.routingKey, encoded.content, {
+      // No message id: the correlation id is the request's identity.
       correlationId,
       replyTo: REPLY_TO,
       contentType: encoded.contentType,
@@ -155,9 +166,20 @@ export class RpcClient {
       expiration: String(call.timeout),
       persistent: false,
       mandatory: true
-    }, call.timeout)
+    }, call.timeout, correlationId).then(this.onSent, (err: Error) => {
+      const p = this.pending.get(correlationId)
+      if (p) this.settle(correlationId, p)?.failed(err)
+    })
+  }
+
+  private readonly onSent = (correlationId: string): void => {
     const p = this.pending.get(correlationId)
     if (p) p.sent = true
+  }
+
+  private readonly onTimeout = (correlationId: string): void => {
+    const p = this.pending.get(correlationId)
+    if (p) this.settle(correlationId, p)?.timeout(p.sent)
   }
 
   private onReturn (msg: { fields: { exchange: string, routingKey: string }, properties: { correlationId?: unknown } }): void {
