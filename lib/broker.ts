@@ -31,11 +31,14 @@ export class Warren {
   private readonly consumers = new Set<WarrenConsumer>()
   private consuming = false
   private closing: Promise<void> | undefined
+  /** publish() options when a call gives none, worked out once. */
+  private readonly publishDefaults: Readonly<NormalizedPublish>
   /** When the drain that began with stopConsumers() must be over: one closeTimeout for the whole close. */
   private drainDeadline: number | undefined
 
   constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
     this.conn = new Connection(opts, log)
+    this.publishDefaults = Object.freeze(normalizePublishOptions(undefined, opts))
     // Consumers get a connection of their own: a broker that blocks
     // publishers (memory or disk alarm) stops reading from their connection,
     // acks included, and consumers are what drains the queues during an alarm.
@@ -94,7 +97,7 @@ export class Warren {
     let encoded: Encoded
     try {
       assertRoutingKey(routingKey)
-      o = normalizePublishOptions(options, this.opts)
+      o = options === undefined ? this.publishDefaults : normalizePublishOptions(options, this.opts)
       encoded = this.encode(body)
     } catch (err) {
       return Promise.reject(err)

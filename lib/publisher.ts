@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { uniqueId } from './ids'
 import type { Channel, ConfirmChannel, Message, Options } from 'amqplib'
 import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
@@ -350,6 +350,6 @@ export class Publisher {
 
   /** A fresh message id. */
   static messageId (): string {
-    return randomUUID()
+    return uniqueId()
   }
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { uniqueId } from './ids'
 import type { ConsumeMessage, Options } from 'amqplib'
 
 /*
@@ -129,7 +129,7 @@ export function failedCopy (raw: ConsumeMessage, queue: string, step: Exclude<St
   else delete headers[HEADERS.errorCode]
   return {
     // The message id survives retries, so a consumer can deduplicate across them.
-    messageId: typeof p.messageId === 'string' ? p.messageId : randomUUID(),
+    messageId: typeof p.messageId === 'string' ? p.messageId : uniqueId(),
     correlationId: p.correlationId,
     contentType: p.contentType,
     contentEncoding: p.contentEncoding,

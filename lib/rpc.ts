@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { uniqueId } from './ids'
 import type { ConsumeMessage } from 'amqplib'
 import { decode, type Encoded } from './codec'
 import type { Connection } from './connection'
@@ -146,7 +146,7 @@ export class RpcClient {
    */
   call (call: Call, encoded: Encoded, waiter: Waiter): void {
     if (this.closed) return waiter.closed()
-    const correlationId = randomUUID()
+    const correlationId = uniqueId()
     const timer = setTimeout(this.onTimeout, call.timeout, correlationId)
     this.pending.set(correlationId, { waiter, timer, sent: false, exchange: call.exchange })
     // The channel (with its reply consumer) is set up in the background; until

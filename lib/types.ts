@@ -118,7 +118,7 @@ export interface PublishOptions {
   expiration?: number
   /** Message priority, 0–255 (only used by priority queues). */
   priority?: number
-  /** Message id; a random UUID when omitted. */
+  /** Message id; when omitted, a unique one (random per process, then a counter: about 14 characters). */
   messageId?: string
   /** Correlation id. */
   correlationId?: string

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { ConfirmChannel, Options } from 'amqplib'
 import { Admin, alternate, MESSAGE, pick, pluginApp, rawConnect, timed, windowed, type Row } from '../harness'
 import type { BenchOptions } from '../options'
@@ -45,7 +45,9 @@ export async function publishScenario (opts: BenchOptions, admin: Admin, log: (m
 
     // The plugin's messages carry message_id, timestamp and app_id, which cost
     // the broker time of its own: this raw variant sends them too.
-    const sameProperties = (): Options.Publish => ({ messageId: randomUUID(), timestamp: Math.floor(Date.now() / 1000), appId: 'fastify-warren' })
+    let sent = 0
+    const prefix = randomBytes(9).toString('base64url')
+    const sameProperties = (): Options.Publish => ({ messageId: prefix + (++sent).toString(36), timestamp: Math.floor(Date.now() / 1000), appId: 'fastify-warren' })
     const impls = {
       plugin: (n: number) => windowed(n, opts.window, () => app.amqp.publish(queue, MESSAGE)),
       raw: (n: number) => rawPublishMany(ch, exchange, queue, n, opts.window),
@@ -75,7 +77,7 @@ export async function publishScenario (opts: BenchOptions, admin: Admin, log: (m
       better: 'higher',
       samples: { plugin: results.plugin.map((r) => r.rate), raw: results.rawSame.map((r) => r.rate) },
       baseline: 'raw',
-      note: 'raw here sets message_id (a UUID), timestamp and app_id, as every plugin message does'
+      note: 'raw here sets message_id (an id of the same form), timestamp and app_id, as every plugin message does'
     }, {
       id: 'publish-cpu',
       title: 'publish: client CPU per message (info)',
