@@ -183,8 +183,9 @@ export class Admin {
     await this.ch.purgeQueue(queue)
   }
 
+  /** Deletes a queue with the wait queues and dead-letter queue a plugin consumer declares beside it. */
   async deleteQueue (queue: string): Promise<void> {
-    await this.ch.deleteQueue(queue)
+    for (const name of [queue, `${queue}.dlq`, `${queue}.retry.1`, `${queue}.retry.2`]) await this.ch.deleteQueue(name)
     this.queues.delete(queue)
   }
 
@@ -207,7 +208,7 @@ export class Admin {
 
   /** Deletes everything it declared, then closes. */
   async close (): Promise<void> {
-    for (const q of this.queues) await this.ch.deleteQueue(q).catch(() => {})
+    for (const q of [...this.queues]) await this.deleteQueue(q).catch(() => {})
     for (const x of this.exchanges) await this.ch.deleteExchange(x).catch(() => {})
     await this.conn.close().catch(() => {})
   }

@@ -27,7 +27,7 @@ async function setup (t: any, opts: Record<string, unknown> = {}, beforeReady?: 
     p.cut()
     await waitFor('the app to see the connection gone', () => app.amqp.health().status === 'down')
   }
-  return { p, app, key, got, down }
+  return { p, app, key, got, down, queues }
 }
 
 t.test('publishes made while the connection is down wait in the buffer and are confirmed, in order, once it is back', async (t) => {
@@ -141,9 +141,9 @@ t.test('health() reports down while the connection is lost, and ok with every co
 })
 
 t.test('a request that waits for the connection is sent once it is back, and gets its reply', async (t) => {
-  const { p, app, down } = await setup(t)
+  const { p, app, down, queues } = await setup(t)
   const rpcKey = uniqueName(t, 'rpc')
-  const { queues } = await admin(t)
+  // Deleted by the admin that setup() made before the apps, so after they have closed.
   queues.push(rpcKey)
   // The responder runs in the same app, so it goes down and comes back with it.
   const served = app.amqp.consume(rpcKey, async (msg) => msg.body * 2)
