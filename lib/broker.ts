@@ -3,7 +3,7 @@ import { encode, type Encoded } from './codec'
 import { gather } from './gather'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
-import { FST_AMQP_CLOSED } from './errors'
+import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
 import { Publisher } from './publisher'
@@ -86,9 +86,21 @@ export class Warren {
   }
 
   /** Starts every consumer registered so far; later ones start at once. */
+  /**
+   * Starts every consumer registered so far (later ones start at once). A
+   * consumer that cannot start within connectTimeout, its connection being
+   * down, fails ready() with FST_AMQP_NOT_CONNECTED, and goes on trying.
+   */
   async startConsumers (): Promise<void> {
     this.consuming = true
-    await Promise.all([...this.consumers].map((c) => c.start()))
+    const wait = this.opts.connectTimeout
+    await Promise.all([...this.consumers].map((c) => new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(retryLater(new FST_AMQP_NOT_CONNECTED(
+        `the consumer of queue "${c.queue}" could not start within ${wait} ms: its connection is down`), this.conn.retryAfter())), wait)
+      c.start().then(
+        () => { clearTimeout(timer); resolve() },
+        (err: Error) => { clearTimeout(timer); reject(err) })
+    })))
   }
 
   publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {

@@ -38,6 +38,18 @@ export function isOpen (ch: Channel): boolean {
   return !dead.has(ch)
 }
 
+/** How long closing a channel waits for the broker's answer, in milliseconds. */
+const CLOSE_WAIT = 5000
+
+/** @internal Resolves when `p` settles or after `ms`, whichever comes first. */
+export function bounded (p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (p === undefined) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    p.then(() => { clearTimeout(timer); resolve() }, () => { clearTimeout(timer); resolve() })
+  })
+}
+
 interface Waiter<C> {
   resolve: (ch: C) => void
   reject: (err: Error) => void
@@ -194,8 +206,12 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     return new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
   }
 
-  /** Closes the channel and stops following reconnections. Safe to call twice. */
-  async close (): Promise<void> {
+  /**
+   * Closes the channel and stops following reconnections, waiting at most
+   * `wait` ms for the broker to answer (a blocked or silent connection never
+   * does). Safe to call twice.
+   */
+  async close (wait = CLOSE_WAIT): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.conn.removeListener('connect', this.onConnect)
@@ -206,13 +222,13 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     }
     this.waiters.clear()
     this.emit('failed', this.closedError())
-    await this.opening?.catch(() => {})
+    await bounded(this.opening?.catch(() => {}), wait)
     const ch = this.ch
     this.ch = undefined
     if (ch) {
       dead.add(ch)
       this.emit('lost', ch, undefined)
-      await ch.close().catch(() => {})
+      await bounded(ch.close().catch(() => {}), wait)
     }
   }
 }

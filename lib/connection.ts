@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { connect, type AmqpConnectionManager } from 'amqp-connection-manager'
 import type { ChannelModel } from 'amqplib'
 import { Backoff } from './backoff'
+import { bounded } from './channel'
 import {
   FST_AMQP_ACCESS_REFUSED,
   FST_AMQP_CLOSED,
@@ -16,10 +17,10 @@ type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed'
 /** Errors that another attempt will not fix: fail the boot at once. */
 function fatalConnectError (err: Error, url: string): Error | undefined {
   const text = err.message ?? ''
-  if (/ACCESS[-_]REFUSED|\b403\b/.test(text)) return new FST_AMQP_ACCESS_REFUSED(url, text, { cause: err })
+  if (/ACCESS[-_]REFUSED/.test(text)) return new FST_AMQP_ACCESS_REFUSED(url, text, { cause: err })
   // The broker answers connection.open, which carries only the virtual host, with
   // connection.close (530 NOT_ALLOWED); amqplib reports it without the reply text.
-  if (/NOT[-_]ALLOWED|\b530\b|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+  if (/NOT[-_]ALLOWED|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
     return new FST_AMQP_VHOST_NOT_ALLOWED(url, 'it does not exist or the user may not open it', { cause: err })
   }
   return undefined
@@ -215,18 +216,21 @@ export class Connection extends EventEmitter {
     })
   }
 
-  /** Closes the connection. Safe to call twice: later calls wait for the first. */
-  close (): Promise<void> {
-    this.closing ??= this.shutdown()
+  /**
+   * Closes the connection, waiting at most `wait` ms: amqp-connection-manager
+   * first lets a connection attempt in progress (and the pause after a failed
+   * one) run out, and a blocked broker never answers. What is left finishes
+   * in the background. Safe to call twice: later calls wait for the first.
+   */
+  close (wait = 5000): Promise<void> {
+    this.closing ??= this.shutdown(wait)
     return this.closing
   }
 
-  private async shutdown (): Promise<void> {
+  private async shutdown (wait: number): Promise<void> {
     this.state = 'closing'
     try {
-      await this.manager?.close()
-    } catch (err) {
-      this.log.debug({ err }, 'amqp connection close failed')
+      await bounded(this.manager?.close().catch((err: Error) => this.log.debug({ err }, 'amqp connection close failed')), wait)
     } finally {
       this.state = 'closed'
       this.emit('closed')

@@ -1,5 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib'
-import { isOpen, ManagedChannel } from './channel'
+import { Backoff } from './backoff'
+import { bounded, isOpen, ManagedChannel } from './channel'
 import type { NormalizedConsume } from './call-options'
 import { decode, encode } from './codec'
 import type { Connection } from './connection'
@@ -30,6 +31,9 @@ export interface ConsumerContext {
 
 const noop = () => {}
 
+/** How long cancelling waits for the broker's answer, in milliseconds. */
+const CANCEL_WAIT = 5000
+
 /** Headers the broker or this plugin set about one hop (dead-lettering, retries, error replies), not to be carried to the next. */
 const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-)/
 
@@ -50,6 +54,8 @@ export class WarrenConsumer implements Consumer {
   private readonly log: Log
   private consumerTag: string | undefined
   private waitQueues: string[] = []
+  /** Pauses between attempts to move a failed message, cut short when the consumer stops. */
+  private readonly pauses = new Set<() => void>()
   private readonly inFlight = new InFlight()
   private stopping = false
   private starting: Promise<void> | undefined
@@ -225,31 +231,56 @@ export class WarrenConsumer implements Consumer {
     const step = nextStep(reason, attempt, this.spec.retry, this.waitQueues, this.spec.topology.deadLetter)
     const logged = reason === 'undecodable' || reason === 'unencodable-result' ? err : new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err })
     const details = { err: logged, queue: this.queue, messageId: raw.properties.messageId, attempt, reason }
+    // Its channel is gone: the broker delivers the original again, so a copy would be a duplicate.
+    if (!isOpen(ch)) return
     if (step.to === 'reject') {
       this.settle(ch, raw, 'reject')
       this.log.error(details, 'amqp message rejected: no try left and no dead-letter queue (dropped, unless the queue has its own x-dead-letter-exchange)')
       return
     }
-    try {
-      await this.ctx.publisher.publish('', step.queue, raw.content, failedCopy(raw, this.queue, step, reason, attempt, err))
-    } catch (moveErr) {
-      if ((moveErr as { code?: string }).code === 'FST_AMQP_UNROUTABLE' && isOpen(ch)) {
-        // Its wait or dead-letter queue was deleted: a new channel declares it
-        // again, and the broker redelivers what this one held.
-        this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp wait or dead-letter queue is missing; restarting the consumer to declare it again')
-        ch.close().catch(noop)
-      } else {
-        // Held a moment first, so a wait or dead-letter queue that refuses
-        // copies (a length limit, an alarm) does not turn into a tight loop.
-        this.log.error({ ...details, err: moveErr, to: step.queue, requeueIn: this.ctx.reopenDelay }, 'amqp failed message could not be moved; it is requeued after a pause')
-        await new Promise((resolve) => setTimeout(resolve, this.ctx.reopenDelay))
-        this.settle(ch, raw, 'requeue')
+    const copy = failedCopy(raw, this.queue, step, reason, attempt, err)
+    const backoff = new Backoff(this.ctx.reopenDelay, this.ctx.reopenDelayMax)
+    for (;;) {
+      try {
+        await this.ctx.publisher.publish('', step.queue, raw.content, copy)
+        break
+      } catch (moveErr) {
+        if (!isOpen(ch)) return
+        if ((moveErr as { code?: string }).code === 'FST_AMQP_UNROUTABLE') {
+          // Its wait or dead-letter queue was deleted: a new channel declares it
+          // again, and the broker redelivers what this one held.
+          this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp wait or dead-letter queue is missing; restarting the consumer to declare it again')
+          ch.close().catch(noop)
+          return
+        }
+        if (this.stopping) {
+          this.log.warn({ ...details, err: moveErr, to: step.queue }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
+          return
+        }
+        // The message stays unacked and the copy is tried again, later and
+        // later: a queue that refuses copies (a length limit, an alarm) costs
+        // neither a tight loop nor another run of the handler.
+        const retryIn = backoff.next()
+        this.log.error({ ...details, err: moveErr, to: step.queue, retryIn }, 'amqp failed message could not be moved; trying again')
+        await this.pause(retryIn)
       }
-      return
     }
     this.settle(ch, raw, 'ack')
     if (step.to === 'wait') this.log.warn({ ...details, retryIn: step.delay }, 'amqp handler failed; the message will be tried again')
     else this.log.error({ ...details, deadLetter: step.queue }, 'amqp message moved to the dead-letter queue')
+  }
+
+  /** Waits `ms`, or less if the consumer starts stopping meanwhile. */
+  private pause (ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.pauses.delete(done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.pauses.add(done)
+    })
   }
 
   /**
@@ -295,10 +326,13 @@ export class WarrenConsumer implements Consumer {
 
   private async stop (): Promise<void> {
     this.stopping = true
+    for (const wake of this.pauses) wake()
     this.settleReady(new FST_AMQP_CLOSED('the consumer was cancelled before it started'))
+    // A start still waiting for its connection would never end: closing the channel ends it.
+    if (this.channel.current === undefined) await this.channel.close()
     await this.starting?.catch(noop)
     const ch = this.channel.current
-    if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(noop)
+    if (ch && this.consumerTag) await bounded(ch.cancel(this.consumerTag), CANCEL_WAIT)
     if (!await this.inFlight.idle(this.ctx.closeTimeout)) {
       this.log.warn({ queue: this.queue, inFlight: this.inFlight.size }, 'amqp handlers still running at closeTimeout; their messages return to the queue')
     }

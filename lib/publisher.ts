@@ -2,6 +2,7 @@ import { uniqueId } from './ids'
 import type { Channel, ConfirmChannel, Message, Options } from 'amqplib'
 import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
+import { KnownExchanges } from './exchanges'
 import {
   FST_AMQP_BLOCKED,
   FST_AMQP_BUFFER_FULL,
@@ -52,6 +53,15 @@ export type PublishProperties = Options.Publish & { messageId?: string }
 /** With publishBuffer 0: how many publishes may wait for a channel being set up on a live connection. */
 const SETUP_HOLD = 1000
 
+/** @internal The header that tells apart two mandatory publishes in flight with the same message id. */
+export const TOKEN_HEADER = 'x-warren-publish'
+
+/** The key a return is recorded under: its token if it has one, else its message id. */
+function returnKey (token: unknown, messageId: unknown): string | undefined {
+  if (typeof token === 'string') return 't:' + token
+  return typeof messageId === 'string' ? 'm:' + messageId : undefined
+}
+
 /** How often deadlines are checked, in milliseconds: a timeout fires at most this late. */
 const SWEEP_EVERY = 50
 
@@ -70,6 +80,8 @@ interface Job {
   ch: Channel | undefined
   /** Settled (confirmed, failed or timed out): a late confirm is ignored. */
   done: boolean
+  /** Set when another publish with the same message id was in flight (see tag()). */
+  token?: string
 }
 
 /**
@@ -97,16 +109,24 @@ export class Publisher {
   readonly channel: ManagedChannel<Channel>
   private readonly confirm: boolean
   private readonly returned = new WeakMap<Channel, Set<string>>()
-  private readonly exchanges = new Map<string, Promise<void> | true>()
+  private readonly exchanges: KnownExchanges
   private buffer: Job[] = []
   private readonly inFlight = new Set<Job>()
+  /** Message ids of the mandatory publishes in flight, and how many of each: a second one with the same id gets a token. */
+  private readonly idsInFlight = new Map<string, number>()
+  /** amqplib's buffer for the channel is full: hold publishes until it drains. */
+  private congested: Channel | undefined
   private sweeper: NodeJS.Timeout | undefined
   private onIdle: (() => void) | undefined
   private starting: Promise<Channel> | undefined
   private closed = false
 
   constructor (private readonly conn: Connection, private readonly opts: PublisherOptions, log: Log) {
-    for (const name of ['', ...opts.knownExchanges]) this.exchanges.set(name, true)
+    this.exchanges = new KnownExchanges(opts.knownExchanges, {
+      conn,
+      waitForChannel: (timeout) => this.channel.waitForChannel(timeout),
+      refuseNow: () => this.opts.bufferSize === 0 ? retryLater(this.waitError(0), conn.retryAfter()) : undefined
+    })
     this.confirm = opts.confirm ?? true
     this.channel = new ManagedChannel<Channel>(conn, {
       name: opts.name,
@@ -118,8 +138,8 @@ export class Publisher {
           const returned = new Set<string>()
           this.returned.set(ch, returned)
           ch.on('return', (msg: Message) => {
-            const id = msg.properties.messageId
-            if (typeof id === 'string') returned.add(id)
+            const key = returnKey(msg.properties.headers?.[TOKEN_HEADER], msg.properties.messageId)
+            if (key !== undefined) returned.add(key)
           })
         } else if (opts.onReturn) {
           ch.on('return', opts.onReturn)
@@ -131,7 +151,7 @@ export class Publisher {
     // An exchange deleted since it was checked closed the channel: check it again next time.
     this.channel.on('lost', (_ch: Channel, err?: Error) => {
       const missing = missingExchange(err)
-      if (missing !== undefined) this.exchanges.delete(missing)
+      if (missing !== undefined) this.exchanges.forget(missing)
     })
     conn.on('unblocked', () => this.flush())
   }
@@ -157,37 +177,84 @@ export class Publisher {
     if (this.starting === undefined) this.start().catch(() => { this.starting = undefined })
     props.appId ??= this.opts.appId
     if (this.confirm && props.mandatory === true) props.messageId ??= Publisher.messageId()
-    const known = this.exchanges.get(exchange)
+    const known = this.exchanges.check(exchange, timeout)
     if (known !== true) {
       const deadline = Date.now() + timeout
-      return (known ?? this.checkExchange(exchange, timeout))
+      return this.within(known, timeout)
         .then(() => this.publish(exchange, routingKey, content, props, Math.max(1, deadline - Date.now()), value))
     }
     return new Promise((resolve, reject) => {
       const job: Job = { exchange, routingKey, content, props, timeout, deadline: Date.now() + timeout, value, resolve, reject, ch: undefined, done: false }
       const ch = this.channel.current
-      if (ch === undefined || this.conn.blocked || this.buffer.length > 0 || !this.send(ch, job)) this.hold(job)
+      if (ch === undefined || this.conn.blocked || this.congested === ch || this.buffer.length > 0 || !this.send(ch, job)) this.hold(job)
     })
   }
 
   /** Writes the message on `ch`; false if the channel was closing and nothing was sent. */
   private send (ch: Channel, job: Job): boolean {
+    let room: boolean
     try {
       if (!this.confirm) {
-        ch.publish(job.exchange, job.routingKey, job.content, job.props)
+        room = ch.publish(job.exchange, job.routingKey, job.content, job.props)
         job.done = true
         job.resolve(job.value)
-        return true
+      } else {
+        this.tag(job)
+        room = (ch as ConfirmChannel).publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
       }
-      (ch as ConfirmChannel).publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
     } catch {
       // The channel is closing: nothing went out, so the next channel may send it.
+      this.untag(job)
       return false
     }
-    job.ch = ch
-    this.inFlight.add(job)
-    this.watch()
+    if (!room) this.congest(ch)
+    if (this.confirm) {
+      job.ch = ch
+      this.inFlight.add(job)
+      this.watch()
+    }
     return true
+  }
+
+  /**
+   * amqplib keeps what the socket has not taken in a buffer per channel, and
+   * says when it is full: later publishes then wait in ours (bounded, with
+   * their deadlines) until it drains.
+   */
+  private congest (ch: Channel): void {
+    if (this.congested === ch) return
+    this.congested = ch
+    ch.once('drain', () => {
+      if (this.congested === ch) this.congested = undefined
+      this.flush()
+    })
+    ch.once('close', () => {
+      if (this.congested === ch) this.congested = undefined
+    })
+  }
+
+  /**
+   * A basic.return is matched to its publish by message id. A mandatory
+   * publish whose id is already in flight (a caller's own id used twice, a
+   * retry copy) also gets a token header, so each return finds its own.
+   */
+  private tag (job: Job): void {
+    if (job.props.mandatory !== true) return
+    const id = job.props.messageId!
+    const n = this.idsInFlight.get(id) ?? 0
+    this.idsInFlight.set(id, n + 1)
+    if (n > 0 && job.token === undefined) {
+      job.token = uniqueId()
+      job.props.headers = { ...job.props.headers, [TOKEN_HEADER]: job.token }
+    }
+  }
+
+  private untag (job: Job): void {
+    if (job.props.mandatory !== true) return
+    const id = job.props.messageId!
+    const n = this.idsInFlight.get(id) ?? 0
+    if (n <= 1) this.idsInFlight.delete(id)
+    else this.idsInFlight.set(id, n - 1)
   }
 
   /**
@@ -208,10 +275,10 @@ export class Publisher {
     this.watch()
   }
 
-  /** Sends what waits, in order, while the channel is open and the broker does not block. */
+  /** Sends what waits, in order, while the channel is open, has room, and the broker does not block. */
   private flush (): void {
     const ch = this.channel.current
-    while (ch && isOpen(ch) && !this.conn.blocked && this.buffer.length > 0) {
+    while (ch && isOpen(ch) && !this.conn.blocked && this.congested !== ch && this.buffer.length > 0) {
       const job = this.buffer.shift()!
       if (job.done) continue
       if (!this.send(ch, job)) {
@@ -223,7 +290,8 @@ export class Publisher {
   }
 
   private confirmed (job: Job, err: Error | null): void {
-    const unroutable = job.props.mandatory === true && this.returned.get(job.ch!)?.delete(job.props.messageId!) === true
+    const unroutable = job.props.mandatory === true && this.returned.get(job.ch!)?.delete(returnKey(job.token, job.props.messageId)!) === true
+    this.untag(job)
     if (job.done) return
     this.inFlight.delete(job)
     if (unroutable) this.fail(job, new FST_AMQP_UNROUTABLE(job.exchange, job.routingKey))
@@ -248,7 +316,7 @@ export class Publisher {
     const closedWith = closeError(job.ch!) as (Error & { code?: number }) | undefined
     if (closedWith?.code === 404 && exchange !== '' && closedWith.message.includes(`'${exchange}'`)) {
       // The exchange was deleted after it was checked: check it again next time.
-      this.exchanges.delete(exchange)
+      this.exchanges.forget(exchange)
       return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
     }
     return retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, 'the channel closed first', { cause: closedWith ?? err }), this.conn.retryAfter())
@@ -296,30 +364,15 @@ export class Publisher {
     this.onIdle?.()
   }
 
-  /**
-   * Publishing to a missing exchange would close the shared channel and fail
-   * every other publish in flight, so an exchange is checked (passively, on a
-   * throwaway channel) the first time it is used.
-   */
-  private checkExchange (exchange: string, timeout: number): Promise<void> {
-    const check = (async () => {
-      if (this.conn.current === undefined && this.opts.bufferSize === 0) throw retryLater(this.waitError(0), this.conn.retryAfter())
-      const model = this.conn.current ?? (await this.channel.waitForChannel(timeout), this.conn.current)
-      if (!model) throw retryLater(new FST_AMQP_NOT_CONNECTED(`none within ${timeout} ms`), this.conn.retryAfter())
-      const probe = await model.createChannel()
-      probe.on('error', () => {}) // a 404 closes the probe; it is reported below
-      try {
-        await probe.checkExchange(exchange)
-      } catch (err) {
-        if ((err as any).code === 404) throw new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: err })
-        throw err
-      } finally {
-        probe.close().catch(() => {})
-      }
-    })()
-    this.exchanges.set(exchange, check)
-    check.then(() => this.exchanges.set(exchange, true), () => this.exchanges.delete(exchange))
-    return check
+  /** `p`, or after `timeout` ms the error of a publish that could not go out in time (the exchange check may wait on a blocked or silent connection). */
+  private within (p: Promise<void>, timeout: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(retryLater(this.waitError(timeout), this.conn.retryAfter())), timeout)
+      p.then(
+        () => { clearTimeout(timer); resolve() },
+        (err: Error) => { clearTimeout(timer); reject(err) }
+      )
+    })
   }
 
   /**
@@ -342,9 +395,13 @@ export class Publisher {
     this.onIdle = undefined
     for (const job of this.buffer) this.fail(job, new FST_AMQP_CLOSED('the app closed before the message could be sent'))
     this.buffer = []
+    // Confirms still missing fail now, not whenever the channel's close is answered (never, on a blocked connection).
+    for (const job of this.inFlight) {
+      this.fail(job, retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, 'the app closed before the broker confirmed it'), this.conn.retryAfter()))
+    }
+    this.inFlight.clear()
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = undefined
-    // Confirms still missing now fail with FST_AMQP_PUBLISH_UNCONFIRMED as the channel closes.
     await this.channel.close()
   }
 

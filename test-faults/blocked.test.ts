@@ -37,8 +37,10 @@ process.on('exit', () => {
 t.test('while the broker blocks publishing, publishes wait and health() says blocked; they are confirmed once it resumes, and one that outlives its timeout rejects with FST_AMQP_BLOCKED and is never sent', async (t) => {
   const exchange = uniqueName(t, 'x')
   const key = uniqueName(t)
-  const { queues, exchanges } = await admin(t)
-  queues.push(key); exchanges.push(exchange)
+  const side = uniqueName(t, 'side')
+  const { ch, queues, exchanges } = await admin(t)
+  queues.push(key); exchanges.push(exchange, side)
+  await ch.assertExchange(side, 'fanout', { durable: false })
   const consumer = await build(t, { exchange }, { ready: false })
   const got: number[] = []
   consumer.amqp.consume(key, async (msg) => { got.push(msg.body.n) }, { prefetch: 1 })
@@ -61,6 +63,9 @@ t.test('while the broker blocks publishing, publishes wait and health() says blo
   t.equal(late.statusCode, 503)
   t.ok(late.headers?.['retry-after'], 'with a Retry-After header')
   t.match(late.message, /blocks publishing \(.+\)/, 'naming the broker\'s reason')
+  // The first publish to an exchange the app has not used yet checks it on a new channel, which a blocked connection never opens.
+  const unchecked: any = await app.amqp.publish(key, { n: 4 }, { exchange: side, timeout: 300 }).catch((e) => e)
+  t.equal(unchecked.code, 'FST_AMQP_BLOCKED', 'a publish to an exchange not checked yet rejects within its timeout too')
 
   await alarmOff()
   await t.resolves(first, 'the publish sent before the block was confirmed once the broker resumed')

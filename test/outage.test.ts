@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import warren from '../lib/index'
-import { admin, appWithLog, build, proxy, uniqueName, waitFor } from './helpers'
+import { admin, appWithLog, build, outcome, proxy, uniqueName, waitFor } from './helpers'
 
 /*
  * Publishing while the connection is down: the proxy refuses new connections
@@ -166,4 +166,18 @@ t.test('with publishBuffer 0 the first publishes and requests right after boot w
   // The RPC channel does not exist yet: these are held while it is set up.
   const replies = await Promise.all([app.amqp.request(key, 1), app.amqp.request(key, 2)])
   t.same(replies, [2, 3])
+})
+
+t.test('app.close() ends in bounded time while the connections are down, with a consumer still waiting to start', async (t) => {
+  const p = await proxy(t)
+  const app = await build(t, { url: p.url, reconnectDelay: 1000, connectTimeout: 1500 })
+  p.refuse()
+  p.cut()
+  await waitFor('the app to see the connections gone', () => app.amqp.health().status === 'down')
+  const key = uniqueName(t)
+  const consumer = app.amqp.consume(key, async () => {})
+  t.equal(await outcome(consumer.ready(), 300), 'hung', 'the consumer waits for its connection')
+  const closed = await outcome(app.close(), 15000)
+  t.equal(closed, 'resolved', 'close() resolved instead of waiting for the broker')
+  t.equal(await outcome(consumer.ready(), 100), 'FST_AMQP_CLOSED', 'and the consumer that never started says so')
 })

@@ -95,3 +95,23 @@ t.test('publish() rejects bodies and arguments it cannot send with coded errors'
   await t.rejects(app.amqp.publish('k', {}, { mandatory: 'yes' } as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /mandatory/ })
   await t.rejects(app.amqp.publish('k', {}, { exchnage: 'x' } as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /exchnage/ })
 })
+
+t.test('two mandatory publishes in flight with the same message id, one routable and one not, each get their own outcome', async (t) => {
+  const key = uniqueName(t)
+  const { ch, queues } = await admin(t)
+  queues.push(key)
+  await ch.assertQueue(key, { durable: false })
+  const app = await build(t)
+  const nobody = uniqueName(t, 'nobody')
+  const outcomes = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+    const messageId = `order-${i}`
+    const [routed, lost] = await Promise.allSettled([
+      app.amqp.publish(key, { i }, { exchange: '', messageId }),
+      app.amqp.publish(nobody, { i }, { exchange: '', messageId })
+    ])
+    return [routed.status, lost.status === 'rejected' ? (lost.reason as any).code : 'resolved']
+  }))
+  t.same(outcomes.filter(([a]) => a !== 'fulfilled').length, 0, 'every routable publish resolved')
+  t.same(outcomes.filter(([, b]) => b !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
+  t.equal((await ch.checkQueue(key)).messageCount, 100, 'and the 100 routable ones are in the queue')
+})

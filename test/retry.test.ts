@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { Channel, GetMessage } from 'amqplib'
-import { noRetry, type WarrenMessage } from '../lib/index'
+import warren, { noRetry, type WarrenMessage } from '../lib/index'
 import { retryDelay, nextStep } from '../lib/retry'
-import { admin, build, collector, uniqueName, waitFor } from './helpers'
+import { AMQP_URL, admin, appWithLog, build, collector, rabbitmqctl, uniqueName, waitFor } from './helpers'
 
 /** Every message in a queue, taken off it (acked). */
 async function drain (ch: Channel, queue: string): Promise<GetMessage[]> {
@@ -291,4 +291,36 @@ t.test('a pipeline result over maxMessageSize goes to the dead-letter queue, and
   const dead = await waitFor('the message in the dead-letter queue', () => ch.get(`${key}.dlq`, { noAck: true }))
   t.match(dead.properties.headers, { 'x-warren-reason': 'unencodable-result', 'x-warren-error-code': 'FST_AMQP_MESSAGE_TOO_LARGE' })
   await t.rejects(app.amqp.request(rpcKey, 'small'), { code: 'FST_AMQP_RPC_REMOTE_ERROR', remote: { code: 'FST_AMQP_MESSAGE_TOO_LARGE' } })
+})
+
+t.test('a failed message whose copy the dead-letter queue refuses stays unacked and the copy is tried again, without running the handler again', async (t) => {
+  const key = uniqueName(t)
+  const { ch, queues } = await admin(t)
+  queues.push(key)
+  // A policy (not queue arguments, which would conflict with the consumer's declaration) makes the dead-letter queue refuse every copy.
+  const policy = uniqueName(t, 'policy')
+  await rabbitmqctl('set_policy', '--apply-to', 'queues', policy, `^${key.replace(/\./g, '\\.')}\\.dlq$`, '{"max-length":0,"overflow":"reject-publish"}')
+  t.teardown(() => rabbitmqctl('clear_policy', policy).catch(() => {}))
+  const { app, lines } = appWithLog()
+  t.teardown(() => app.close())
+  const exchange = uniqueName(t, 'x')
+  const { exchanges } = await admin(t)
+  exchanges.push(exchange)
+  await app.register(warren, { url: AMQP_URL, exchange, reconnectDelay: 50, reconnectDelayMax: 200 })
+  let runs = 0
+  app.amqp.consume(key, async () => {
+    runs++
+    throw new Error('always fails')
+  }, { retry: false })
+  await app.ready()
+  await app.amqp.publish(key, { n: 1 })
+  const refused = () => lines.filter((l) => l.includes('could not be moved; trying again')).length
+  await waitFor('the copy to be refused four times', () => refused() >= 4)
+  t.equal(runs, 1, `the handler ran once, while the copy was refused ${refused()} times`)
+  await rabbitmqctl('clear_policy', policy)
+  const dead = await waitFor('the copy in the dead-letter queue once it takes it', () => ch.get(`${key}.dlq`, { noAck: true }))
+  t.match(dead.properties.headers, { 'x-warren-reason': 'handler-failed' })
+  t.equal(runs, 1, 'still one run')
+  await app.close()
+  t.equal((await ch.checkQueue(key)).messageCount, 0, 'and the original was acked')
 })
