@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import amqplib from 'amqplib'
 import { AMQP_URL } from './helpers'
 
 /*
@@ -56,7 +57,22 @@ function result (r: Run): any {
   }
 }
 
-const key = (): string => `wt.pkg.${randomBytes(4).toString('hex')}`
+/** A routing key for one program run; the program's exchange is `<key>.x`, deleted after the test. */
+const key = (t: { teardown: (fn: () => unknown) => void }): string => {
+  const k = `wt.pkg.${randomBytes(4).toString('hex')}`
+  t.teardown(() => deleteExchange(`${k}.x`))
+  return k
+}
+
+async function deleteExchange (name: string): Promise<void> {
+  const conn = await amqplib.connect(AMQP_URL)
+  try {
+    const ch = await conn.createChannel()
+    await ch.deleteExchange(name)
+  } finally {
+    await conn.close().catch(() => {})
+  }
+}
 const node = (cwd: string, ...args: string[]): Promise<Run> => run(process.execPath, args, cwd)
 const tsc = (project: string): Promise<Run> => run(process.execPath, [join(APP, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], APP, 120_000)
 
@@ -97,7 +113,7 @@ guard.unref()
 let stage = 'register'
 const routingKey = process.argv[2]
 const app = Fastify()
-await app.register(warren, { url: process.env.AMQP_URL })
+await app.register(warren, { url: process.env.AMQP_URL, exchange: routingKey + '.x' })
 let received
 const arrived = new Promise((resolve) => { received = resolve })
 const consumer = app.amqp.consume(routingKey, async (msg) => { received(msg.body) }, { exclusive: true })
@@ -147,7 +163,7 @@ interface Sum { a: number, b: number }
 
 async function main (): Promise<void> {
   const routingKey = process.argv[2]
-  const options: WarrenOptions = { url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', prefetch: 5 }
+  const options: WarrenOptions = { url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', exchange: routingKey + '.x', prefetch: 5 }
   const app = Fastify()
   await app.register(warren, options)
   const add = async (msg: WarrenMessage<Sum>): Promise<number> => msg.body.a + msg.body.b
@@ -227,7 +243,7 @@ t.test('the tarball installs into a fresh app with its runtime dependencies', as
 for (const [how, file, hello] of [['require()', 'app.cjs', 'cjs'], ['ESM default import', 'app.mjs', 'esm']]) {
   t.test(`${how} gives the plugin, which publishes and consumes against the broker`, async (t) => {
     await ready
-    const r = await node(APP, file, key())
+    const r = await node(APP, file, key(t))
     t.equal(r.code, 0, 'the program exits 0', output(r))
     if (r.code !== 0) return
     t.same(result(r), {
@@ -258,7 +274,7 @@ for (const [mode, config, program] of [
     const c = await tsc(config)
     t.equal(c.code, 0, `tsc -p ${config} exits 0`, output(c))
     if (c.code !== 0) return
-    const r = await node(APP, program, key())
+    const r = await node(APP, program, key(t))
     t.equal(r.code, 0, 'the program exits 0', output(r))
     if (r.code !== 0) return
     t.same(result(r), { sum: 5, messageId: 'string', isErrorClass: 'function' }, 'request() got the sum the consumer replied')
