@@ -119,7 +119,8 @@ t.test('while reconnecting the plugin waits longer after each failed attempt, up
   p.accept()
   await waitFor('the app to reconnect', () => app.amqp.health().status === 'ok', 10000)
   t.ok(lines.some((l) => /amqp reconnected/.test(l)), 'the reconnection is logged')
-  t.ok(lines.some((l) => /channel set up again/.test(l)), 'and the publishing channel set up again')
+  // The connection is up before its channels are set up again: wait for the line.
+  t.ok(await waitFor('the publishing channel to be set up again', () => lines.some((l) => /channel set up again/.test(l))), 'and the publishing channel set up again')
 })
 
 t.test('health() reports down while the connection is lost, and ok with every consumer running once it is back', async (t) => {
