@@ -11,7 +11,7 @@ export class Backoff {
 
   /** The wait before the next attempt, in milliseconds; counts one more failure. */
   next (): number {
-    const ceiling = Math.min(this.max, this.initial * 2 ** Math.min(this.failures, 30))
+    const ceiling = this.peek()
     this.failures++
     return Math.round(ceiling / 2 + Math.random() * ceiling / 2)
   }

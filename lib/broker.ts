@@ -6,8 +6,9 @@ import { WarrenConsumer } from './consumer'
 import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
-import { Publisher } from './publisher'
+import { Publisher, type PublisherOptions } from './publisher'
 import { RpcClient, type Call } from './rpc'
+import { withTimeout } from './timeout'
 import { declareExchange } from './topology'
 import type { ConsumeOptions, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
 
@@ -44,27 +45,26 @@ export class Warren {
     // acks included, and consumers are what drains the queues during an alarm.
     this.consumeConn = new Connection(opts, log, 'consume')
     this.publisher = new Publisher(this.conn, {
+      ...this.publishing(),
       name: 'publisher',
-      appId: opts.connectionName,
-      publishTimeout: opts.publishTimeout,
-      bufferSize: opts.publishBuffer,
-      reopenDelay: opts.reconnectDelay,
-      reopenDelayMax: opts.reconnectDelayMax,
-      knownExchanges: Object.keys(opts.exchanges),
       setup: async (ch) => {
         for (const [name, type] of Object.entries(opts.exchanges)) await declareExchange(ch, name, type)
       }
     }, log)
-    this.replies = new Publisher(this.conn, {
-      name: 'replies',
-      confirm: false,
-      appId: opts.connectionName,
-      publishTimeout: opts.publishTimeout,
-      bufferSize: opts.publishBuffer,
-      reopenDelay: opts.reconnectDelay,
-      reopenDelayMax: opts.reconnectDelayMax,
-      knownExchanges: []
-    }, log)
+    this.replies = new Publisher(this.conn, { ...this.publishing(), name: 'replies', confirm: false, knownExchanges: [] }, log)
+  }
+
+  /** What every channel that publishes (messages, replies, requests) shares. */
+  private publishing (): Omit<PublisherOptions, 'name'> {
+    const o = this.opts
+    return {
+      appId: o.connectionName,
+      publishTimeout: o.publishTimeout,
+      bufferSize: o.publishBuffer,
+      reopenDelay: o.reconnectDelay,
+      reopenDelayMax: o.reconnectDelayMax,
+      knownExchanges: Object.keys(o.exchanges)
+    }
   }
 
   /** Connects and declares the default exchange; rejects with a coded error. */
@@ -85,7 +85,6 @@ export class Warren {
     if (this.state === 'connecting') this.state = 'connected'
   }
 
-  /** Starts every consumer registered so far; later ones start at once. */
   /**
    * Starts every consumer registered so far (later ones start at once). A
    * consumer that cannot start within connectTimeout, its connection being
@@ -94,13 +93,8 @@ export class Warren {
   async startConsumers (): Promise<void> {
     this.consuming = true
     const wait = this.opts.connectTimeout
-    await Promise.all([...this.consumers].map((c) => new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(retryLater(new FST_AMQP_NOT_CONNECTED(
-        `the consumer of queue "${c.queue}" could not start within ${wait} ms: its connection is down`), this.conn.retryAfter())), wait)
-      c.start().then(
-        () => { clearTimeout(timer); resolve() },
-        (err: Error) => { clearTimeout(timer); reject(err) })
-    })))
+    await Promise.all([...this.consumers].map((c) => withTimeout(c.start(), wait, () => retryLater(new FST_AMQP_NOT_CONNECTED(
+      `the consumer of queue "${c.queue}" could not start within ${wait} ms: its connection is down`), this.conn.retryAfter()))))
   }
 
   publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {
@@ -156,14 +150,7 @@ export class Warren {
   /** The RPC client, made on first use. */
   private rpc (): RpcClient {
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('request() after close')
-    this.rpcClient ??= new RpcClient(this.conn, {
-      appId: this.opts.connectionName,
-      publishTimeout: this.opts.publishTimeout,
-      bufferSize: this.opts.publishBuffer,
-      reopenDelay: this.opts.reconnectDelay,
-      reopenDelayMax: this.opts.reconnectDelayMax,
-      knownExchanges: Object.keys(this.opts.exchanges)
-    }, this.log)
+    this.rpcClient ??= new RpcClient(this.conn, this.publishing(), this.log)
     return this.rpcClient
   }
 

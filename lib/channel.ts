@@ -4,6 +4,7 @@ import { Backoff } from './backoff'
 import type { Connection } from './connection'
 import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
 import type { Log } from './log'
+import { bounded } from './timeout'
 
 /** @internal */
 export interface ManagedChannelOptions<C extends Channel> {
@@ -40,15 +41,6 @@ export function isOpen (ch: Channel): boolean {
 
 /** How long closing a channel waits for the broker's answer, in milliseconds. */
 const CLOSE_WAIT = 5000
-
-/** @internal Resolves when `p` settles or after `ms`, whichever comes first. */
-export function bounded (p: Promise<unknown> | undefined, ms: number): Promise<void> {
-  if (p === undefined) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    p.then(() => { clearTimeout(timer); resolve() }, () => { clearTimeout(timer); resolve() })
-  })
-}
 
 interface Waiter<C> {
   resolve: (ch: C) => void

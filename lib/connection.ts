@@ -2,15 +2,15 @@ import { EventEmitter } from 'node:events'
 import { connect, type AmqpConnectionManager } from 'amqp-connection-manager'
 import type { ChannelModel } from 'amqplib'
 import { Backoff } from './backoff'
-import { bounded } from './channel'
 import {
   FST_AMQP_ACCESS_REFUSED,
   FST_AMQP_CLOSED,
   FST_AMQP_CONNECT_TIMEOUT,
   FST_AMQP_VHOST_NOT_ALLOWED
 } from './errors'
-import type { Log } from './log'
+import { withFields, type Log } from './log'
 import { redactUrl, type NormalizedOptions } from './options'
+import { bounded } from './timeout'
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed'
 
@@ -84,12 +84,7 @@ export class Connection extends EventEmitter {
    */
   constructor (private readonly opts: NormalizedOptions, log: Log, readonly role: 'publish' | 'consume' = 'publish') {
     super()
-    this.log = {
-      debug: (o, m) => log.debug({ ...o, connection: role }, m),
-      info: (o, m) => log.info({ ...o, connection: role }, m),
-      warn: (o, m) => log.warn({ ...o, connection: role }, m),
-      error: (o, m) => log.error({ ...o, connection: role }, m)
-    }
+    this.log = withFields(log, { connection: role })
     this.setMaxListeners(0)
     this.displayUrl = opts.urls.map(redactUrl).join(', ')
     this.backoff = new Backoff(opts.reconnectDelay, opts.reconnectDelayMax)

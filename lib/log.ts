@@ -13,3 +13,13 @@ export const silentLog: Log = {
   warn () {},
   error () {}
 }
+
+/** @internal A logger that adds `fields` to every line. */
+export function withFields (log: Log, fields: object): Log {
+  return {
+    debug: (o, m) => log.debug({ ...o, ...fields }, m),
+    info: (o, m) => log.info({ ...o, ...fields }, m),
+    warn: (o, m) => log.warn({ ...o, ...fields }, m),
+    error: (o, m) => log.error({ ...o, ...fields }, m)
+  }
+}

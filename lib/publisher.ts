@@ -15,6 +15,7 @@ import {
   retryLater
 } from './errors'
 import type { Log } from './log'
+import { bounded, withTimeout } from './timeout'
 
 /** @internal */
 export interface PublisherOptions {
@@ -125,7 +126,7 @@ export class Publisher {
     this.exchanges = new KnownExchanges(opts.knownExchanges, {
       conn,
       waitForChannel: (timeout) => this.channel.waitForChannel(timeout),
-      refuseNow: () => this.opts.bufferSize === 0 ? retryLater(this.waitError(0), conn.retryAfter()) : undefined
+      refuseNow: () => this.opts.bufferSize === 0 ? this.later(this.waitError(0)) : undefined
     })
     this.confirm = opts.confirm ?? true
     this.channel = new ManagedChannel<Channel>(conn, {
@@ -180,7 +181,8 @@ export class Publisher {
     const known = this.exchanges.check(exchange, timeout)
     if (known !== true) {
       const deadline = Date.now() + timeout
-      return this.within(known, timeout)
+      // The check may wait on a blocked or silent connection: it counts against this publish's timeout.
+      return withTimeout(known, timeout, () => this.later(this.waitError(timeout)))
         .then(() => this.publish(exchange, routingKey, content, props, Math.max(1, deadline - Date.now()), value))
     }
     return new Promise((resolve, reject) => {
@@ -263,15 +265,14 @@ export class Publisher {
    * connection is up and its channel is being set up (the first publishes
    * after boot or a reconnection), up to SETUP_HOLD of them.
    */
-  private hold (job: Job, front = false): void {
+  private hold (job: Job): void {
     if (this.closed) return this.fail(job, new FST_AMQP_CLOSED('the publisher closed before the message could be sent'))
     const off = this.opts.bufferSize === 0 && (this.conn.current === undefined || this.conn.blocked)
     const limit = this.opts.bufferSize === 0 ? SETUP_HOLD : this.opts.bufferSize
     if (off || this.buffer.length >= limit) {
-      return this.fail(job, retryLater(off ? this.waitError(0) : new FST_AMQP_BUFFER_FULL(this.buffer.length), this.conn.retryAfter()))
+      return this.fail(job, this.later(off ? this.waitError(0) : new FST_AMQP_BUFFER_FULL(this.buffer.length)))
     }
-    if (front) this.buffer.unshift(job)
-    else this.buffer.push(job)
+    this.buffer.push(job)
     this.watch()
   }
 
@@ -313,13 +314,15 @@ export class Publisher {
   private publishError (job: Job, err: Error): Error {
     const { exchange, routingKey } = job
     if (err.message === 'message nacked') return new FST_AMQP_PUBLISH_NACKED(exchange, routingKey, { cause: err })
-    const closedWith = closeError(job.ch!) as (Error & { code?: number }) | undefined
-    if (closedWith?.code === 404 && exchange !== '' && closedWith.message.includes(`'${exchange}'`)) {
-      // The exchange was deleted after it was checked: check it again next time.
-      this.exchanges.forget(exchange)
-      return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
-    }
-    return retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, 'the channel closed first', { cause: closedWith ?? err }), this.conn.retryAfter())
+    const closedWith = closeError(job.ch!)
+    // The exchange was deleted after it was checked ('lost' forgets it, so it is checked again).
+    if (exchange !== '' && missingExchange(closedWith) === exchange) return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
+    return this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, 'the channel closed first', { cause: closedWith ?? err }))
+  }
+
+  /** `err` with a Retry-After header taken from the reconnection backoff. */
+  private later<E extends Error> (err: E): E {
+    return retryLater(err, this.conn.retryAfter())
   }
 
   /** Why a held publish could not go out in `waited` ms. */
@@ -343,14 +346,14 @@ export class Publisher {
       const late = this.buffer.filter((job) => job.done || job.deadline <= now)
       if (late.length > 0) {
         this.buffer = this.buffer.filter((job) => !job.done && job.deadline > now)
-        for (const job of late) this.fail(job, retryLater(this.waitError(job.timeout), this.conn.retryAfter()))
+        for (const job of late) this.fail(job, this.later(this.waitError(job.timeout)))
       }
     }
     for (const job of this.inFlight) {
       if (job.deadline > now) continue
       this.inFlight.delete(job)
       const why = this.conn.blocked ? `no confirm within ${job.timeout} ms; the broker blocks publishing` : `no confirm within ${job.timeout} ms`
-      this.fail(job, retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, why), this.conn.retryAfter()))
+      this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, why)))
     }
     this.checkIdle()
   }
@@ -364,17 +367,6 @@ export class Publisher {
     this.onIdle?.()
   }
 
-  /** `p`, or after `timeout` ms the error of a publish that could not go out in time (the exchange check may wait on a blocked or silent connection). */
-  private within (p: Promise<void>, timeout: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(retryLater(this.waitError(timeout), this.conn.retryAfter())), timeout)
-      p.then(
-        () => { clearTimeout(timer); resolve() },
-        (err: Error) => { clearTimeout(timer); reject(err) }
-      )
-    })
-  }
-
   /**
    * Waits (at most `timeout` ms) for the held publishes to go out and every
    * confirm to come in, then fails what is left and closes the channel.
@@ -384,20 +376,14 @@ export class Publisher {
     if (this.closed) return
     this.closed = true
     if (this.buffer.length > 0 || this.inFlight.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeout)
-        this.onIdle = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      await bounded(new Promise<void>((resolve) => { this.onIdle = resolve }), timeout)
     }
     this.onIdle = undefined
     for (const job of this.buffer) this.fail(job, new FST_AMQP_CLOSED('the app closed before the message could be sent'))
     this.buffer = []
     // Confirms still missing fail now, not whenever the channel's close is answered (never, on a blocked connection).
     for (const job of this.inFlight) {
-      this.fail(job, retryLater(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, 'the app closed before the broker confirmed it'), this.conn.retryAfter()))
+      this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, 'the app closed before the broker confirmed it')))
     }
     this.inFlight.clear()
     if (this.sweeper) clearInterval(this.sweeper)

@@ -41,7 +41,8 @@ export async function build (t: TestLike, opts: Record<string, unknown> = {}, { 
   return app
 }
 
-async function deleteExchange (name: string): Promise<void> {
+/** Deletes an exchange on a connection of its own. */
+export async function deleteExchange (name: string): Promise<void> {
   const conn = await amqplib.connect(AMQP_URL)
   try {
     const ch = await conn.createChannel()

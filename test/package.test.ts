@@ -4,8 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import amqplib from 'amqplib'
-import { AMQP_URL } from './helpers'
+import { AMQP_URL, deleteExchange } from './helpers'
 
 /*
  * The package as users get it: `npm pack` (whose prepack builds dist/), then
@@ -64,15 +63,6 @@ const key = (t: { teardown: (fn: () => unknown) => void }): string => {
   return k
 }
 
-async function deleteExchange (name: string): Promise<void> {
-  const conn = await amqplib.connect(AMQP_URL)
-  try {
-    const ch = await conn.createChannel()
-    await ch.deleteExchange(name)
-  } finally {
-    await conn.close().catch(() => {})
-  }
-}
 const node = (cwd: string, ...args: string[]): Promise<Run> => run(process.execPath, args, cwd)
 const tsc = (project: string): Promise<Run> => run(process.execPath, [join(APP, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], APP, 120_000)
 
