@@ -76,7 +76,7 @@ export class Warren {
       // finds its connection there (or reconnecting), and boot fails on either.
       await Promise.all([
         this.conn.open().then(() => this.publisher.start()),
-        this.consumeConn.ensureOpen()
+        this.consumeConn.open()
       ])
     } catch (err) {
       this.close().catch(() => {}) // in the background: boot reports the error now

@@ -75,7 +75,6 @@ export class Connection extends EventEmitter {
   private connections = 0
 
   private readonly log: Log
-  private opening: Promise<void> | undefined
 
   /**
    * `role` names the connection: the publishing one carries connectionName,
@@ -119,12 +118,6 @@ export class Connection extends EventEmitter {
     const delay = this.backoff.next()
     manager.reconnectTimeInSeconds = delay / 1000
     return delay
-  }
-
-  /** open(), once: later calls share the first call's outcome. */
-  ensureOpen (): Promise<void> {
-    this.opening ??= this.open()
-    return this.opening
   }
 
   /** Connects, resolving on the first connection and rejecting with a coded error on a fatal one or at connectTimeout. */

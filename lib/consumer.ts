@@ -94,10 +94,10 @@ export class WarrenConsumer implements Consumer {
     return !this.stopping && this.channel.current !== undefined
   }
 
-  /** Opens the consumers' connection if need be, declares the topology and starts consuming. Single flight; rejects with a coded error. */
+  /** Declares the topology and starts consuming (once its connection is up). Single flight; rejects with a coded error. */
   start (): Promise<void> {
     if (this.stopping) return this.readyPromise
-    this.starting ??= this.ctx.conn.ensureOpen().then(() => this.channel.start()).then(
+    this.starting ??= this.channel.start().then(
       () => {
         this.log.info({ queue: this.queue, routingKeys: this.spec.topology.routingKeys }, 'amqp consumer started')
         this.settleReady()
