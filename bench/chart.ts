@@ -82,7 +82,7 @@ function memoryPanel (series: Record<string, MemorySample[]>, top: number): { sv
 /** The whole chart for a run. */
 export function chart (figures: Figure[], subtitle: string): string {
   // The figures with a target, and the p99 beside the p50; the memory series is drawn below.
-  const shown = figures.filter((f) => f.met !== undefined && !f.id.startsWith('memory') || f.id === 'rpc-p99')
+  const shown = figures.filter((f) => (f.met !== undefined && !f.id.startsWith('memory')) || f.id === 'rpc-p99')
   const parts: string[] = [
     text(10, 22, 'fastify-warren vs raw amqplib (medians)', 'font-size="16" font-weight="bold"'),
     text(10, 40, subtitle, 'fill="#444"')

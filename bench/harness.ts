@@ -10,7 +10,7 @@ import type { WarrenOptions } from '../lib/index'
  * package, or a patched copy to try a fix) with the same API.
  */
 export const PLUGIN_PATH = process.env.BENCH_PLUGIN ? resolve(process.env.BENCH_PLUGIN) : resolve(__dirname, '..', 'lib', 'index.ts')
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const warren: typeof import('../lib/index') = require(PLUGIN_PATH)
 
 /** The message every scenario sends: small JSON, like an event or a command. */

@@ -59,7 +59,6 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
 
 fp(fastifyWarren, { fastify: '5.x', name: 'fastify-warren' })
 
-// eslint-disable-next-line @typescript-eslint/no-namespace
 namespace fastifyWarren {
   export type WarrenOptions = types.WarrenOptions
   export type PublishOptions = types.PublishOptions

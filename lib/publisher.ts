@@ -279,6 +279,7 @@ export class Publisher {
   /** Sends what waits, in order, while the channel is open, has room, and the broker does not block. */
   private flush (): void {
     const ch = this.channel.current
+    // eslint-disable-next-line no-unmodified-loop-condition -- send() can close ch
     while (ch && isOpen(ch) && !this.conn.blocked && this.congested !== ch && this.buffer.length > 0) {
       const job = this.buffer.shift()!
       if (job.done) continue

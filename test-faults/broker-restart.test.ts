@@ -103,6 +103,7 @@ t.test('across a broker restart (stop_app, start_app) nothing confirmed is lost,
     let next = 0
     streaming = true
     const worker = async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- cleared once the broker is back
       while (streaming) {
         const id = `during-${next++}`
         for (let attempt = 1; ; attempt++) {

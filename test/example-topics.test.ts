@@ -14,6 +14,7 @@ const EXAMPLE = 'topics'
 const Y = true
 const N = false
 
+/* eslint-disable @stylistic/no-multi-spaces -- a table, aligned by column */
 const TABLE: Array<[key: string, kern_star: boolean, star_critical: boolean, kern_hash: boolean, hash: boolean]> = [
   // key                   kern.*  *.critical  kern.#  #
   ['kern.critical',          Y,      Y,          Y,      Y],
@@ -31,6 +32,7 @@ const TABLE: Array<[key: string, kern_star: boolean, star_critical: boolean, ker
   ['.',                      N,      N,          N,      Y], // two empty words
   ['',                       N,      N,          N,      Y] // no words at all
 ]
+/* eslint-enable @stylistic/no-multi-spaces */
 
 const SUBSCRIBERS = [
   { file: 'kernel.ts', column: 1 },

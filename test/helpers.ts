@@ -90,7 +90,7 @@ export function collector<T = unknown> (n: number, ms = 10000): { push: (v: T) =
   const values: T[] = []
   let resolve!: (v: T[]) => void
   let reject!: (e: Error) => void
-  const done = new Promise<T[]>((res, rej) => { resolve = res; reject = rej })
+  const done = new Promise<T[]>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   const timer = setTimeout(() => reject(new Error(`expected ${n} values within ${ms} ms, got ${values.length}: ${JSON.stringify(values).slice(0, 300)}`)), ms)
   return {
     values,
@@ -109,7 +109,7 @@ export function collector<T = unknown> (n: number, ms = 10000): { push: (v: T) =
 export function deferred<T = void> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e: Error) => void } {
   let resolve!: (v: T) => void
   let reject!: (e: Error) => void
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise<T>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   return { promise, resolve, reject }
 }
 

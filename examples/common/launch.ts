@@ -68,6 +68,7 @@ function stop (exitCode: number): void {
 
 async function waitForHealth (url: string, timeout = 30000): Promise<void> {
   const deadline = Date.now() + timeout
+  // eslint-disable-next-line no-unmodified-loop-condition -- set by the signal handler
   while (!stopping) {
     try {
       if ((await fetch(url)).ok) return
