@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Warren } from './broker'
-import { errors as allErrors } from './errors'
-import { normalizeOptions } from './options'
-import { noRetry as markNoRetry } from './retry'
-import type * as types from './types'
+import { Warren } from './core/warren'
+import { errors as allErrors } from './core/errors'
+import { normalizeOptions } from './core/options'
+import { noRetry as markNoRetry } from './core/retry'
+import type * as types from './core/types'
 
 /**
  * fastify-warren: RabbitMQ for Fastify.

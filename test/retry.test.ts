@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Channel, GetMessage } from 'amqplib'
 import warren, { noRetry, type WarrenMessage } from '../lib/index'
-import { retryDelay, nextStep } from '../lib/retry'
+import { retryDelay, nextStep } from '../lib/core/retry'
 import { AMQP_URL, admin, appWithLog, build, collector, rabbitmqctl, uniqueName, waitFor } from './helpers'
 
 /** Every message in a queue, taken off it (acked). */
