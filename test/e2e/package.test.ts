@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { AMQP_URL, deleteExchange } from './helpers'
+import { AMQP_URL, deleteExchange } from '../helpers'
 
 /*
  * The package as users get it: `npm pack` (whose prepack builds dist/), then
@@ -19,7 +19,7 @@ import { AMQP_URL, deleteExchange } from './helpers'
 // Packing builds the project and installing fetches from the registry.
 t.setTimeout(300_000)
 
-const ROOT = join(__dirname, '..')
+const ROOT = join(__dirname, '..', '..')
 const WORK = mkdtempSync(join(tmpdir(), 'warren-pkg-'))
 const APP = join(WORK, 'app')
 t.teardown(() => rmSync(WORK, { recursive: true, force: true }))

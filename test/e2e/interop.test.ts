@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import t from 'tap'
 import { http, service, vhost, waitFor } from './examples'
-import { build } from './helpers'
+import { build } from '../helpers'
 
 /*
  * fastify-warren services and Python services (pika, no fastify-warren) talk
@@ -13,7 +13,7 @@ import { build } from './helpers'
  */
 
 const PYTHON = '/usr/bin/python3' // Debian's, with python3-pika
-const SCRIPTS = join(__dirname, '..', 'examples', 'request-reply', 'python')
+const SCRIPTS = join(__dirname, '..', '..', 'examples', 'request-reply', 'python')
 
 interface TestLike {
   teardown (fn: () => unknown): void

@@ -9,7 +9,7 @@ import t from 'tap'
  * shared, and a test that fails when it is busy tests nothing.
  */
 
-const ROOT = join(__dirname, '..')
+const ROOT = join(__dirname, '..', '..')
 
 interface Figure {
   id: string

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { AMQP_URL, uniqueName } from './helpers'
+import { AMQP_URL, uniqueName } from '../helpers'
 
 /*
  * Helpers for the example tests: each example runs as real processes, the way
@@ -12,7 +12,7 @@ import { AMQP_URL, uniqueName } from './helpers'
  * leaves nothing behind (deleting the vhost deletes everything in it).
  */
 
-const ROOT = join(__dirname, '..')
+const ROOT = join(__dirname, '..', '..')
 const run = promisify(execFile)
 
 interface TestLike {

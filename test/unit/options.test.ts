@@ -1,8 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import warren from '../lib/index'
-import { normalizeOptions, DEFAULTS, redactUrl } from '../lib/core/options'
-import { ready } from './helpers'
+import warren from '../../lib/index'
+import { normalizeOptions, DEFAULTS, redactUrl } from '../../lib/core/options'
+import { ready } from '../helpers'
 
 const url = 'amqp://guest:guest@127.0.0.1:5672'
 
