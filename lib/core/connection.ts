@@ -2,29 +2,13 @@ import { EventEmitter } from 'node:events'
 import { connect, type AmqpConnectionManager } from 'amqp-connection-manager'
 import type { ChannelModel } from 'amqplib'
 import { Backoff } from './backoff'
-import {
-  FST_AMQP_ACCESS_REFUSED,
-  FST_AMQP_CLOSED,
-  FST_AMQP_CONNECT_TIMEOUT,
-  FST_AMQP_VHOST_NOT_ALLOWED
-} from './errors'
+import { fatalConnectError } from './broker-errors'
+import { FST_AMQP_CLOSED, FST_AMQP_CONNECT_TIMEOUT } from './errors'
 import { withFields, type Log } from './log'
 import { redactUrl, type NormalizedOptions } from './options'
 import { bounded } from './timeout'
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed'
-
-/** Errors that another attempt will not fix: fail the boot at once. */
-function fatalConnectError (err: Error, url: string): Error | undefined {
-  const text = err.message ?? ''
-  if (/ACCESS[-_]REFUSED/.test(text)) return new FST_AMQP_ACCESS_REFUSED(url, text, { cause: err })
-  // The broker answers connection.open, which carries only the virtual host, with
-  // connection.close (530 NOT_ALLOWED); amqplib reports it without the reply text.
-  if (/NOT[-_]ALLOWED|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
-    return new FST_AMQP_VHOST_NOT_ALLOWED(url, 'it does not exist or the user may not open it', { cause: err })
-  }
-  return undefined
-}
 
 /**
  * amqplib writes every frame group (a publish, an ack) to the socket with a

@@ -1,5 +1,6 @@
 import { uniqueId } from './ids'
 import type { Channel, ConfirmChannel, Message, Options } from 'amqplib'
+import { missingExchange } from './broker-errors'
 import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
 import { KnownExchanges } from './exchanges'
@@ -83,16 +84,6 @@ interface Job {
   done: boolean
   /** Set when another publish with the same message id was in flight (see tag()). */
   token?: string
-}
-
-/**
- * @internal
- * The exchange a channel was closed for (404 NOT_FOUND - no exchange 'x'), if that is why.
- */
-export function missingExchange (err: unknown): string | undefined {
-  const e = err as { code?: unknown, message?: unknown } | undefined
-  if (e?.code !== 404) return undefined
-  return /no exchange '(.*)' in vhost/.exec(String(e.message))?.[1]
 }
 
 /**

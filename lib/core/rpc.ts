@@ -12,7 +12,8 @@ import {
   FST_AMQP_UNROUTABLE
 } from './errors'
 import type { Log } from './log'
-import { missingExchange, Publisher, type PublisherOptions } from './publisher'
+import { missingExchange } from './broker-errors'
+import { Publisher, type PublisherOptions } from './publisher'
 
 /** RabbitMQ's direct reply-to pseudo-queue. */
 const REPLY_TO = 'amq.rabbitmq.reply-to'

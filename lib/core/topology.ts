@@ -1,5 +1,6 @@
 import type { Channel } from 'amqplib'
-import { FST_AMQP_TOPOLOGY, FST_AMQP_TOPOLOGY_MISMATCH } from './errors'
+import { mismatchError } from './broker-errors'
+import { FST_AMQP_TOPOLOGY } from './errors'
 import type { ExchangeType } from './types'
 
 /** @internal The queue-name suffix of a consumer's n-th wait queue (retry after a delay). */
@@ -31,32 +32,6 @@ export interface DeclaredQueues {
   queue: string
   /** Wait queue of each retry level, in order: level 1 first. */
   waitQueues: string[]
-}
-
-/** "'true'" → "true", "the value '1000' of type 'short'" → "1000 (short)", "none" → "(not set)". */
-function brokerValue (text: string): string {
-  const typed = /^the value '(.*)' of type '([^']*)'$/.exec(text)
-  if (typed) return `${typed[1]} (${typed[2]})`
-  if (text === 'none') return '(not set)'
-  return text.replace(/^'(.*)'$/, '$1')
-}
-
-/**
- * @internal
- * The 406 PRECONDITION_FAILED RabbitMQ answers when a queue or exchange exists
- * with other settings, as FST_AMQP_TOPOLOGY_MISMATCH naming the argument, what
- * this service declares and what the broker has; undefined for any other error.
- */
-export function mismatchError (err: unknown): Error | undefined {
-  const message = String((err as Error)?.message ?? '')
-  const m = /inequivalent arg '([^']+)' for (queue|exchange) '(.*)' in vhost '.*?': received (.+) but current is (.+?)"?$/.exec(message)
-  if (!m) return undefined
-  const [, argument, kind, name, received, current] = m
-  const expected = brokerValue(received)
-  const actual = brokerValue(current)
-  return Object.assign(new FST_AMQP_TOPOLOGY_MISMATCH(`${kind === 'queue' ? 'Queue' : 'Exchange'} "${name}"`, argument, actual, argument, expected, { cause: err }), {
-    [kind]: name, argument, expected, actual
-  })
 }
 
 /** Runs one declaration, turning the broker's refusal into FST_AMQP_TOPOLOGY (or _MISMATCH) naming what was declared. */
