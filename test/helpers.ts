@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { dirname, join } from 'node:path'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import amqplib from 'amqplib'
@@ -57,24 +58,54 @@ export function withRetryQueues (queue: string): string[] {
   return [queue, `${queue}.dlq`, ...Array.from({ length: 10 }, (_, i) => `${queue}.retry.${i + 1}`)]
 }
 
-/** A raw amqplib channel for arranging and inspecting broker state, closed (with what it declared) after the test. */
-export async function admin (t: TestLike): Promise<{ ch: amqplib.Channel, queues: string[], exchanges: string[], exists: (queue: string) => Promise<boolean> }> {
+/** What admin() gives a test: a raw channel, and ways to look into queues that may not exist yet. */
+export interface Admin {
+  ch: amqplib.Channel
+  /** Queues (with their wait and dead-letter queues) deleted after the test. */
+  queues: string[]
+  /** Exchanges deleted after the test. */
+  exchanges: string[]
+  /** Whether a queue exists. */
+  exists: (queue: string) => Promise<boolean>
+  /** How many messages a queue holds (0 if it does not exist). */
+  depth: (queue: string) => Promise<number>
+  /** Takes the first message off a queue: false if there is none, or no queue. */
+  take: (queue: string) => Promise<amqplib.GetMessage | false>
+  /** Takes every message off a queue (none if there is no queue). */
+  drain: (queue: string) => Promise<amqplib.GetMessage[]>
+}
+
+/**
+ * A raw amqplib channel for arranging and inspecting broker state, closed
+ * (with what it declared) after the test. A consumer declares its wait and
+ * dead-letter queues on first need, so the helpers that look into a queue
+ * ask on a throwaway channel (a 404 closes the channel it is asked on).
+ */
+export async function admin (t: TestLike): Promise<Admin> {
   const conn = await amqplib.connect(AMQP_URL)
   const ch = await conn.createChannel()
-  /** Whether a queue exists, asked on a throwaway channel (a 404 closes the channel it is asked on). */
-  const exists = async (queue: string): Promise<boolean> => {
-    const probe = await conn.createChannel()
-    probe.on('error', () => {})
+  /** Runs `fn` on a channel of its own; `missing` if the queue does not exist. */
+  const probe = async <T>(fn: (c: amqplib.Channel) => Promise<T>, missing: T): Promise<T> => {
+    const c = await conn.createChannel()
+    c.on('error', () => {})
     try {
-      await probe.checkQueue(queue)
-      await probe.close()
-      return true
+      const value = await fn(c)
+      await c.close()
+      return value
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return false
+      if ((err as { code?: number }).code === 404) return missing
       throw err
     }
   }
-  const state = { ch, queues: [] as string[], exchanges: [] as string[], exists }
+  const exists = (queue: string) => probe(async (c) => { await c.checkQueue(queue); return true }, false)
+  const depth = (queue: string) => probe(async (c) => (await c.checkQueue(queue)).messageCount, 0)
+  const take = (queue: string) => probe((c) => c.get(queue, { noAck: true }), false as const)
+  const drain = (queue: string) => probe(async (c) => {
+    const all: amqplib.GetMessage[] = []
+    for (let m = await c.get(queue, { noAck: true }); m !== false; m = await c.get(queue, { noAck: true })) all.push(m)
+    return all
+  }, [])
+  const state: Admin = { ch, queues: [], exchanges: [], exists, depth, take, drain }
   t.teardown(async () => {
     for (const q of state.queues) {
       for (const name of withRetryQueues(q)) await ch.deleteQueue(name).catch(() => {})
@@ -224,4 +255,34 @@ export async function closedPort (): Promise<number> {
   const { port } = server.address() as net.AddressInfo
   await new Promise((resolve) => server.close(resolve))
   return port
+}
+
+/**
+ * Like build(), but the app logs at debug into `lines` (see appWithLog), so a
+ * test can assert what the plugin said.
+ */
+export async function buildLogged (t: TestLike, opts: Record<string, unknown> = {}, { ready = true } = {}): Promise<{ app: FastifyInstance, lines: string[] }> {
+  const { app, lines } = appWithLog()
+  let own: string | undefined
+  if (!('exchange' in opts)) {
+    own = uniqueName(t, 'x')
+    opts = { ...opts, exchange: own }
+  }
+  t.teardown(async () => {
+    await app.close()
+    if (own) await deleteExchange(own)
+  })
+  await app.register(warren, { url: AMQP_URL, ...opts } as any)
+  if (ready) await app.ready()
+  return { app, lines }
+}
+
+/**
+ * The bytes amqplib encodes `headers` to as an AMQP table (its length prefix
+ * included), or the error it throws: amqplib's own encoder, reached by path
+ * since the package does not export it.
+ */
+export function amqplibTableSize (headers: Record<string, unknown>): number {
+  const codec = require(join(dirname(require.resolve('amqplib')), 'lib', 'codec.js')) as { encodeTable: (b: Buffer, v: unknown, o: number) => number }
+  return codec.encodeTable(Buffer.alloc(1 << 20), headers, 0)
 }

@@ -20,7 +20,7 @@ export interface Encoded {
  */
 export function encode (body: unknown, maxSize = Infinity): Encoded {
   const encoded = encodeBody(body)
-  if (encoded.content.length > maxSize) throw new FST_AMQP_MESSAGE_TOO_LARGE(encoded.content.length, maxSize)
+  if (encoded.content.length > maxSize) throw new FST_AMQP_MESSAGE_TOO_LARGE(encoded.content.length, maxSize, 'maxMessageSize')
   return encoded
 }
 

@@ -30,11 +30,32 @@ export const FST_AMQP_NOT_CONNECTED = createError('FST_AMQP_NOT_CONNECTED', 'No 
 /** The broker blocked publishing (memory or disk alarm) and did not resume in time. */
 export const FST_AMQP_BLOCKED = createError('FST_AMQP_BLOCKED', 'RabbitMQ blocks publishing (%s) and did not resume within %d ms', 503)
 
-/** publishBuffer messages already wait for the broker: this one is refused at once. */
-export const FST_AMQP_BUFFER_FULL = createError('FST_AMQP_BUFFER_FULL', 'The publish buffer is full: %d messages already wait for RabbitMQ', 503)
+/** publishBuffer messages, or publishBufferBytes bytes, already wait for the broker: this one is refused at once. */
+export const FST_AMQP_BUFFER_FULL = createError('FST_AMQP_BUFFER_FULL', 'The publish buffer is full: %d messages (%d bytes) already wait for RabbitMQ', 503)
 
-/** The encoded body is larger than maxMessageSize; nothing was sent. */
-export const FST_AMQP_MESSAGE_TOO_LARGE = createError('FST_AMQP_MESSAGE_TOO_LARGE', 'The message body is %d bytes, more than maxMessageSize (%d bytes)', 413)
+/**
+ * The encoded body is larger than maxMessageSize, or than the broker's own
+ * max_message_size (learnt when the broker refused one); the message names
+ * which. Refused before sending, or by the broker.
+ */
+export const FST_AMQP_MESSAGE_TOO_LARGE = createError<'FST_AMQP_MESSAGE_TOO_LARGE', 413, [number, number, string?, { cause: unknown }?]>('FST_AMQP_MESSAGE_TOO_LARGE', 'The message body is %d bytes, more than the %d bytes %s allows', 413)
+
+/**
+ * A header (or a value nested in one) cannot be carried by AMQP: a Symbol, a
+ * function, a BigInt, a name over 255 bytes, an out-of-range typed value...
+ * `err.header` is its path (`meta.tags[2]`). Nothing was sent.
+ */
+export const FST_AMQP_INVALID_HEADER = createError('FST_AMQP_INVALID_HEADER', 'Invalid header "%s": %s', 500, TypeError)
+
+/**
+ * The headers take more bytes than a message can carry (amqplib encodes at
+ * most 64 KiB of headers, and the broker's frame size bounds them too).
+ * `err.header` names the largest. Nothing was sent.
+ */
+export const FST_AMQP_HEADERS_TOO_LARGE = createError('FST_AMQP_HEADERS_TOO_LARGE', 'The headers take %d bytes encoded, more than the %d a message can carry; the largest is "%s"', 413)
+
+/** consume() named a queue this app already consumes: raise that consumer's prefetch for more concurrency instead. */
+export const FST_AMQP_DUPLICATE_CONSUMER = createError('FST_AMQP_DUPLICATE_CONSUMER', 'This app already consumes queue "%s": a second consumer would split its messages with the first. Raise the first one\'s prefetch for more handlers at once', 500)
 
 /** A mandatory message matched no queue (nobody would have received it). */
 export const FST_AMQP_UNROUTABLE = createError('FST_AMQP_UNROUTABLE', 'Message to exchange "%s" with routing key "%s" was not routed to any queue', 502)
@@ -58,8 +79,8 @@ export const FST_AMQP_TOPOLOGY = createError('FST_AMQP_TOPOLOGY', 'Could not dec
  */
 export const FST_AMQP_TOPOLOGY_MISMATCH = createError<'FST_AMQP_TOPOLOGY_MISMATCH', 500, [string, string, string, string, string, { cause: unknown }?]>('FST_AMQP_TOPOLOGY_MISMATCH', '%s exists with %s = %s, but this service declares it with %s = %s; delete it or declare it the same way', 500)
 
-/** A body could not be encoded (for example, a BigInt or a circular object). */
-export const FST_AMQP_ENCODE = createError('FST_AMQP_ENCODE', 'Could not encode the message body: %s', 500, TypeError)
+/** A body could not be encoded (for example, a BigInt or a circular object), or amqplib could not write the message. */
+export const FST_AMQP_ENCODE = createError('FST_AMQP_ENCODE', 'Could not encode the message: %s', 500, TypeError)
 
 /** A received message could not be decoded according to its content type. */
 export const FST_AMQP_DECODE = createError('FST_AMQP_DECODE', 'Could not decode a message with content type "%s": %s', 502)
@@ -88,6 +109,9 @@ export const errors = {
   FST_AMQP_BLOCKED,
   FST_AMQP_BUFFER_FULL,
   FST_AMQP_MESSAGE_TOO_LARGE,
+  FST_AMQP_INVALID_HEADER,
+  FST_AMQP_HEADERS_TOO_LARGE,
+  FST_AMQP_DUPLICATE_CONSUMER,
   FST_AMQP_UNROUTABLE,
   FST_AMQP_PUBLISH_NACKED,
   FST_AMQP_PUBLISH_UNCONFIRMED,
