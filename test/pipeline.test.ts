@@ -5,11 +5,11 @@ import type { WarrenMessage } from '../lib/index'
 async function stages (t: any) {
   const exchange = uniqueName(t, 'x')
   const key = (name: string) => `${exchange}.${name}`
-  const { queues, exchanges, ch } = await admin(t)
+  const { ch, queues, exchanges, take } = await admin(t)
   exchanges.push(exchange)
   queues.push(key('a'), key('b'), key('c'))
   const app = await build(t, { exchange }, { ready: false })
-  return { app, key, ch, exchange }
+  return { app, key, ch, take, exchange }
 }
 
 t.test('a consumer with next publishes its result to the next stage, carrying correlation id and headers forward', async (t) => {
@@ -58,7 +58,7 @@ t.test('a stage whose handler returns undefined ends the message there', async (
 t.test('next may name another exchange', async (t) => {
   const { app, key } = await stages(t)
   const other = uniqueName(t, 'other')
-  const { exchanges, queues } = await admin(t)
+  const { queues, exchanges } = await admin(t)
   exchanges.push(other)
   queues.push(`${other}.q`)
   const end = collector<WarrenMessage>(1)
@@ -72,13 +72,13 @@ t.test('next may name another exchange', async (t) => {
 })
 
 t.test('a result nobody can receive is not acked: the stage is tried again after its retry delay, then the message goes to the dead-letter queue', async (t) => {
-  const { app, key, ch } = await stages(t)
+  const { app, key, take } = await stages(t)
   const seen = collector<number>(2)
   app.amqp.consume(key('a'), async (msg) => { seen.push(msg.attempt); return 'result' }, { next: key('nobody-binds-this'), retry: { attempts: 2, delay: 50 } })
   await app.ready()
   await app.amqp.publish(key('a'), 'x')
   t.same(await seen.done, [1, 2], 'the stage ran twice: the first try and one retry')
-  const dead = await waitFor('the message in the dead-letter queue', () => ch.get(`${key('a')}.dlq`, { noAck: true }))
+  const dead = await waitFor('the message in the dead-letter queue', () => take(`${key('a')}.dlq`))
   t.equal(dead.content.toString(), 'x', 'the original message, not the result, is kept')
   t.match(dead.properties.headers, { 'x-warren-reason': 'forward-failed', 'x-warren-attempts': 2, 'x-warren-error-message': /not routed/ })
 })

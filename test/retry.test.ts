@@ -1,26 +1,10 @@
 import t from 'tap'
-import type { Channel, GetMessage } from 'amqplib'
 import warren, { noRetry, type WarrenMessage } from '../lib/index'
-import { retryDelay, nextStep } from '../lib/core/retry'
 import { AMQP_URL, admin, appWithLog, build, collector, rabbitmqctl, uniqueName, waitFor } from './helpers'
-
-/** Every message in a queue, taken off it (acked). */
-async function drain (ch: Channel, queue: string): Promise<GetMessage[]> {
-  const all: GetMessage[] = []
-  for (;;) {
-    const m = await ch.get(queue, { noAck: true })
-    if (m === false) return all
-    all.push(m)
-  }
-}
-
-async function depth (ch: Channel, queue: string): Promise<number> {
-  return (await ch.checkQueue(queue)).messageCount
-}
 
 t.test('a handler that fails twice and then succeeds is tried three times, each retry after its delay, and seen with its original routing key and message id', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
+  const { queues, depth } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const tries = collector<{ at: number, msg: WarrenMessage }>(3)
@@ -45,15 +29,15 @@ t.test('a handler that fails twice and then succeeds is tried three times, each 
   t.equal(seen[0].msg.exchange, seen[2].msg.exchange, 'and the exchange it was published to')
 
   await app.close()
-  t.equal(await depth(ch, key), 0, 'acked after the third try: nothing left in the queue')
-  t.equal(await depth(ch, `${key}.retry.1`), 0, 'nor in the first wait queue')
-  t.equal(await depth(ch, `${key}.retry.2`), 0, 'nor in the second')
-  t.equal(await depth(ch, `${key}.dlq`), 0, 'nor in the dead-letter queue')
+  t.equal(await depth(key), 0, 'acked after the third try: nothing left in the queue')
+  t.equal(await depth(`${key}.retry.1`), 0, 'nor in the first wait queue')
+  t.equal(await depth(`${key}.retry.2`), 0, 'nor in the second')
+  t.equal(await depth(`${key}.dlq`), 0, 'nor in the dead-letter queue')
 })
 
 t.test('a handler that always fails ends in the dead-letter queue after the configured attempts, with the reason, the error, the attempts and where it was published', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
+  const { queues, depth, drain } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const attempts: number[] = []
@@ -67,7 +51,7 @@ t.test('a handler that always fails ends in the dead-letter queue after the conf
   const { messageId } = await app.amqp.publish(key, { order: 7 })
 
   const [dead] = await waitFor('the message in the dead-letter queue', async () => {
-    const got = await drain(ch, `${key}.dlq`)
+    const got = await drain(`${key}.dlq`)
     return got.length > 0 ? got : undefined
   })
   t.same(attempts, [1, 2, 3, 4], 'tried exactly four times, never more')
@@ -86,12 +70,12 @@ t.test('a handler that always fails ends in the dead-letter queue after the conf
   })
   await app.close()
   t.same(attempts, [1, 2, 3, 4], 'and no try after it went to the dead-letter queue')
-  t.equal(await depth(ch, key), 0, 'the queue is empty')
+  t.equal(await depth(key), 0, 'the queue is empty')
 })
 
 t.test('an error marked with noRetry() goes to the dead-letter queue at once', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
+  const { queues, take } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const attempts: number[] = []
@@ -101,14 +85,14 @@ t.test('an error marked with noRetry() goes to the dead-letter queue at once', a
   })
   await app.ready()
   await app.amqp.publish(key, { sku: 'nope' })
-  const dead = await waitFor('the message in the dead-letter queue', () => ch.get(`${key}.dlq`, { noAck: true }))
+  const dead = await waitFor('the message in the dead-letter queue', () => take(`${key}.dlq`))
   t.same(attempts, [1], 'tried once')
   t.match(dead.properties.headers, { 'x-warren-reason': 'not-retryable', 'x-warren-attempts': 1, 'x-warren-error-message': 'unknown product' })
 })
 
 t.test('with retry: false and deadLetter: false a failed message is rejected once and gone: no loop, no queue declared for it', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues, exists } = await admin(t)
+  const { queues, exists, depth } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const attempts: number[] = []
@@ -124,7 +108,7 @@ t.test('with retry: false and deadLetter: false a failed message is rejected onc
   await sentinel.done
   await app.close()
   t.same(attempts, [1], 'tried once')
-  t.equal(await depth(ch, key), 0, 'nothing left in the queue to loop on')
+  t.equal(await depth(key), 0, 'nothing left in the queue to loop on')
   t.notOk(await exists(`${key}.dlq`), 'no dead-letter queue')
   t.notOk(await exists(`${key}.retry.1`), 'no wait queue')
 })
@@ -151,7 +135,7 @@ t.test('a retry goes back only to the queue that failed, not to the other queues
 
 t.test('a message waiting for its retry is kept by the broker: a new instance of the service tries it after the first one has closed', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
+  const { queues, depth } = await admin(t)
   queues.push(key)
   const first = await build(t, {}, { ready: false })
   const failed = collector<number>(1)
@@ -163,7 +147,7 @@ t.test('a message waiting for its retry is kept by the broker: a new instance of
   await first.amqp.publish(key, { job: 1 })
   await failed.done
   await first.close()
-  t.equal(await depth(ch, `${key}.retry.1`), 1, 'the message waits in the wait queue while no instance runs')
+  t.equal(await depth(`${key}.retry.1`), 1, 'the message waits in the wait queue while no instance runs')
 
   const second = await build(t, {}, { ready: false })
   const retried = collector<WarrenMessage>(1, 15000)
@@ -194,7 +178,7 @@ t.test('an exclusive consumer retries through a wait queue of its own and reject
 
 t.test('1,000 poison messages among 1,000 good ones: every poison message is in the dead-letter queue with its reason, every good one is handled once, and none is delivered twice', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
+  const { ch, queues, depth, drain } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const handled = new Map<number, number>()
@@ -222,11 +206,11 @@ t.test('1,000 poison messages among 1,000 good ones: every poison message is in 
   }
   await Promise.all(publishes)
   await good.done
-  const dead = await waitFor('1,000 messages in the dead-letter queue', async () => (await depth(ch, `${key}.dlq`)) >= 1000 ? true : undefined, 60000)
+  const dead = await waitFor('1,000 messages in the dead-letter queue', async () => (await depth(`${key}.dlq`)) >= 1000 ? true : undefined, 60000)
   t.ok(dead)
   await app.close()
 
-  const letters = await drain(ch, `${key}.dlq`)
+  const letters = await drain(`${key}.dlq`)
   t.equal(letters.length, 1000, 'every poison message is in the dead-letter queue, once')
   t.equal(new Set(letters.map((m) => m.properties.messageId)).size, 1000, 'each a different one')
   t.ok(letters.every((m) => m.properties.headers?.['x-warren-reason'] === 'undecodable'), 'each with reason undecodable')
@@ -234,22 +218,7 @@ t.test('1,000 poison messages among 1,000 good ones: every poison message is in 
   t.ok(letters.every((m) => m.properties.headers?.['x-warren-attempts'] === 1), 'none was tried again')
   t.equal(handlerCalls, 1000, 'the handler ran once per good message and never for poison')
   t.ok([...handled.values()].every((count) => count === 1), 'no good message was delivered twice')
-  t.equal(await depth(ch, key), 0, 'nothing left in the queue')
-})
-
-t.test('the retry policy: growing delays with a cap, jitter within bounds, then the dead-letter queue', async (t) => {
-  const policy = { attempts: 5, delay: 1000, factor: 2, maxDelay: 5000, jitter: 0.2 }
-  t.same([1, 2, 3, 4].map((n) => retryDelay({ ...policy, jitter: 0 }, n)), [1000, 2000, 4000, 5000], 'doubling, capped at maxDelay')
-  t.equal(retryDelay(policy, 1, () => 0), 800, 'jitter shortens by at most 20%')
-  t.equal(retryDelay(policy, 1, () => 1), 1200, 'and lengthens by at most 20%')
-  const wait = ['q.retry.1', 'q.retry.2']
-  const first = nextStep('handler-failed', 1, policy, wait, 'q.dlq')
-  t.match(first, { to: 'wait', queue: 'q.retry.1' }, 'the first failure waits in the first wait queue')
-  t.ok(first.to === 'wait' && first.delay >= 800 && first.delay <= 1200, 'for about the first delay')
-  t.match(nextStep('handler-failed', 3, policy, wait, 'q.dlq'), { to: 'wait', queue: 'q.retry.2' }, 'later tries share the last wait queue')
-  t.same(nextStep('handler-failed', 5, policy, wait, 'q.dlq'), { to: 'dead-letter', queue: 'q.dlq' }, 'after the last attempt: the dead-letter queue')
-  t.same(nextStep('undecodable', 1, policy, wait, 'q.dlq'), { to: 'dead-letter', queue: 'q.dlq' }, 'a body that does not decode is never retried')
-  t.same(nextStep('not-retryable', 1, policy, wait, undefined), { to: 'reject' }, 'without a dead-letter queue: rejected')
+  t.equal(await depth(key), 0, 'nothing left in the queue')
 })
 
 t.test('queueArguments declare the consumer\'s queue with them: a quorum queue with a delivery limit gives up on a message that keeps coming back unhandled', async (t) => {
@@ -281,21 +250,21 @@ t.test('queueArguments declare the consumer\'s queue with them: a quorum queue w
 t.test('a pipeline result over maxMessageSize goes to the dead-letter queue, and a reply over it reaches the requester as a remote error', async (t) => {
   const key = uniqueName(t)
   const rpcKey = uniqueName(t, 'rpc')
-  const { ch, queues } = await admin(t)
+  const { queues, take } = await admin(t)
   queues.push(key, rpcKey)
   const app = await build(t, { maxMessageSize: 1024 }, { ready: false })
   app.amqp.consume(key, async () => 'x'.repeat(2048), { next: uniqueName(t, 'next') })
   app.amqp.consume(rpcKey, async () => 'y'.repeat(2048))
   await app.ready()
   await app.amqp.publish(key, 'small')
-  const dead = await waitFor('the message in the dead-letter queue', () => ch.get(`${key}.dlq`, { noAck: true }))
+  const dead = await waitFor('the message in the dead-letter queue', () => take(`${key}.dlq`))
   t.match(dead.properties.headers, { 'x-warren-reason': 'unencodable-result', 'x-warren-error-code': 'FST_AMQP_MESSAGE_TOO_LARGE' })
   await t.rejects(app.amqp.request(rpcKey, 'small'), { code: 'FST_AMQP_RPC_REMOTE_ERROR', remote: { code: 'FST_AMQP_MESSAGE_TOO_LARGE' } })
 })
 
 t.test('a failed message whose copy the dead-letter queue refuses stays unacked and the copy is tried again, without running the handler again', async (t) => {
   const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
+  const { ch, queues, take } = await admin(t)
   queues.push(key)
   // A policy (not queue arguments, which would conflict with the consumer's declaration) makes the dead-letter queue refuse every copy.
   const policy = uniqueName(t, 'policy')
@@ -318,7 +287,7 @@ t.test('a failed message whose copy the dead-letter queue refuses stays unacked 
   await waitFor('the copy to be refused four times', () => refused() >= 4)
   t.equal(runs, 1, `the handler ran once, while the copy was refused ${refused()} times`)
   await rabbitmqctl('clear_policy', policy)
-  const dead = await waitFor('the copy in the dead-letter queue once it takes it', () => ch.get(`${key}.dlq`, { noAck: true }))
+  const dead = await waitFor('the copy in the dead-letter queue once it takes it', () => take(`${key}.dlq`))
   t.match(dead.properties.headers, { 'x-warren-reason': 'handler-failed' })
   t.equal(runs, 1, 'still one run')
   await app.close()

@@ -64,12 +64,15 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
   private readonly backoff: Backoff
   private readonly waiters = new Set<Waiter<C>>()
   private readonly onConnect = () => {
-    this.open().catch((err: Error) => {
-      if (this.closed) return
-      this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be set up')
-      this.emit('failed', err)
-      if (this.conn.current && !this.ch) this.scheduleReopen('amqp channel setup failed after reconnecting; trying again')
-    })
+    this.open().catch((err: Error) => this.setupFailed(err, 'amqp channel setup failed after reconnecting; trying again'))
+  }
+
+  /** A setup that failed is reported ('failed') and tried again with backoff while the connection lives. */
+  private setupFailed (err: Error, why: string): void {
+    if (this.closed) return
+    this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be set up')
+    this.emit('failed', err)
+    if (this.conn.current && !this.ch) this.scheduleReopen(why)
   }
 
   constructor (
@@ -89,7 +92,8 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
 
   /**
    * Opens the first channel (at once, or when the connection comes back) and
-   * follows reconnections; rejects if that first setup fails or on close.
+   * follows reconnections; rejects if that first setup fails (and goes on
+   * trying, with backoff) or on close.
    */
   start (): Promise<C> {
     if (this.closed) return Promise.reject(this.closedError())
@@ -97,7 +101,12 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
       this.following = true
       this.conn.on('connect', this.onConnect)
     }
-    if (this.conn.current) return this.open()
+    if (this.conn.current) {
+      return this.open().catch((err: Error) => {
+        this.setupFailed(err, 'amqp channel setup failed; trying again')
+        throw err
+      })
+    }
     return new Promise<C>((resolve, reject) => {
       const onOpen = (ch: C) => { cleanup(); resolve(ch) }
       const onFailed = (err: Error) => { cleanup(); reject(err) }
@@ -185,12 +194,7 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     clearTimeout(this.reopenTimer)
     this.reopenTimer = setTimeout(() => {
       if (this.closed || !this.conn.current || this.ch) return
-      this.open().catch((err: Error) => {
-        if (this.closed) return
-        this.log.error({ err, channel: this.opts.name }, 'amqp channel could not be reopened')
-        this.emit('failed', err)
-        if (this.conn.current && !this.ch) this.scheduleReopen('amqp channel setup failed; trying again')
-      })
+      this.open().catch((err: Error) => this.setupFailed(err, 'amqp channel setup failed; trying again'))
     }, retryIn)
   }
 

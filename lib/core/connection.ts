@@ -57,6 +57,7 @@ export class Connection extends EventEmitter {
   private readonly displayUrl: string
   private readonly backoff: Backoff
   private connections = 0
+  private brokerMax: number | undefined
 
   private readonly log: Log
 
@@ -92,6 +93,23 @@ export class Connection extends EventEmitter {
     return this.blockedReason
   }
 
+  /** The broker's max_message_size, once it has refused a body for it (RabbitMQ does not announce it). */
+  get brokerMaxMessageSize (): number | undefined {
+    return this.brokerMax
+  }
+
+  /** Records the broker's max_message_size, read from its refusal of a body. */
+  learnMaxMessageSize (bytes: number): void {
+    if (this.brokerMax !== bytes) this.log.warn({ maxMessageSize: bytes }, 'amqp broker refused a body over its max_message_size: larger bodies are now refused before sending (set maxMessageSize to match)')
+    this.brokerMax = bytes
+  }
+
+  /** The frame size negotiated with the broker (amqplib's default until connected): it bounds a message's headers. */
+  get frameMax (): number {
+    const frameMax = (this.current as unknown as { connection?: { frameMax?: unknown } } | undefined)?.connection?.frameMax
+    return typeof frameMax === 'number' && frameMax > 0 ? frameMax : 131072
+  }
+
   /** A guess at when to try again, in whole seconds (at least 1), for a Retry-After header. */
   retryAfter (): number {
     return Math.max(1, Math.ceil(this.backoff.peek() / 1000))
@@ -124,6 +142,7 @@ export class Connection extends EventEmitter {
       if (this.closed) return
       this.state = 'open'
       this.backoff.reset()
+      this.brokerMax = undefined // a restarted broker may have another limit: learnt again if need be
       coalesceWrites(connection as unknown as ChannelModel)
       const where = redactUrl(String(typeof url === 'string' ? url : ''))
       if (this.connections++ === 0) log.info({ url: where }, 'amqp connected')

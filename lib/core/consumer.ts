@@ -2,21 +2,22 @@ import type { Channel, ConsumeMessage } from 'amqplib'
 import { Backoff } from './backoff'
 import { isOpen, ManagedChannel } from './channel'
 import type { NormalizedConsume } from './call-options'
-import { decode, encode } from './codec'
 import type { Connection } from './connection'
+import { describeError, isRetryable, safeError, type ConsumerView, type Delivery, type Envelope, type Outgoing } from './envelope'
 import { FST_AMQP_CLOSED, FST_AMQP_HANDLER_FAILED } from './errors'
+import { FailureQueues } from './failure-queues'
 import { InFlight } from './in-flight'
 import type { Log } from './log'
-import { Publisher } from './publisher'
-import { sendErrorReply, sendReply } from './reply'
-import { attemptOf, failedCopy, isRetryable, nextStep, origin, type FailureReason } from './retry'
+import type { Publisher } from './publisher'
+import { nextStep, type FailureReason } from './retry'
 import { bounded } from './timeout'
 import { declareConsumer } from './topology'
-import type { Consumer, MessageHandler, WarrenMessage } from './types'
+import type { Consumer, ConsumerHealth, MessageHandler } from './types'
 
 /** @internal What a consumer needs from the core. */
 export interface ConsumerContext {
   conn: Connection
+  envelope: Envelope
   publisher: Publisher
   /** Where replies to requests go out (no confirms). */
   replies: Publisher
@@ -24,8 +25,6 @@ export interface ConsumerContext {
   reopenDelay: number
   reopenDelayMax: number
   closeTimeout: number
-  /** The largest body a forward or a reply may have, in bytes. */
-  maxMessageSize: number
   /** Called once the consumer has stopped, so the core forgets it. */
   onStopped: (consumer: WarrenConsumer) => void
 }
@@ -35,13 +34,8 @@ const noop = () => {}
 /** How long cancelling waits for the broker's answer, in milliseconds. */
 const CANCEL_WAIT = 5000
 
-/** Headers the broker or this plugin set about one hop (dead-lettering, retries, error replies), not to be carried to the next. */
-const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-)/
-
-function forwardHeaders (headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (!headers) return undefined
-  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_HEADERS.test(name)))
-}
+/** Deliveries settled (acked, requeued or rejected): the safety net leaves them alone. */
+const settled = new WeakSet<ConsumeMessage>()
 
 /**
  * @internal
@@ -53,8 +47,11 @@ export class WarrenConsumer implements Consumer {
   queue: string
   private readonly channel: ManagedChannel<Channel>
   private readonly log: Log
+  private readonly failures: FailureQueues
+  private readonly view: ConsumerView
   private consumerTag: string | undefined
-  private waitQueues: string[] = []
+  /** Why the last setup failed, until one succeeds. */
+  private lastError: Error | undefined
   /** Pauses between attempts to move a failed message, cut short when the consumer stops. */
   private readonly pauses = new Set<() => void>()
   private readonly inFlight = new InFlight()
@@ -70,19 +67,31 @@ export class WarrenConsumer implements Consumer {
     private readonly handler: MessageHandler,
     private readonly thisArg: unknown
   ) {
-    this.queue = spec.topology.queue
+    const t = spec.topology
+    this.queue = t.queue
     this.log = ctx.log
+    this.failures = new FailureQueues(ctx.conn, t)
+    const self = this
+    this.view = {
+      get queue () { return self.queue },
+      exchange: t.exchange,
+      exchangeType: t.exchangeType,
+      routingKeys: t.routingKeys,
+      isWaitQueue: this.failures.isWaitQueue
+    }
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve())
     })
     this.readyPromise.catch(noop) // reported through ready() and the log, never as an unhandled rejection
     this.channel = new ManagedChannel<Channel>(ctx.conn, {
-      name: `consumer ${spec.topology.queue || spec.topology.routingKeys.join(',')}`,
+      name: `consumer ${t.queue || t.routingKeys.join(',')}`,
       confirm: false,
       reopenDelay: ctx.reopenDelay,
       reopenDelayMax: ctx.reopenDelayMax,
       setup: (ch) => this.setup(ch)
     }, ctx.log)
+    this.channel.on('failed', (err: Error) => { if (!this.stopping) this.lastError = err })
+    this.channel.on('open', () => { this.lastError = undefined })
   }
 
   ready (): Promise<void> {
@@ -94,7 +103,24 @@ export class WarrenConsumer implements Consumer {
     return !this.stopping && this.channel.current !== undefined
   }
 
-  /** Declares the topology and starts consuming (once its connection is up). Single flight; rejects with a coded error. */
+  /** Its queue, whether it receives, and if not, why. */
+  health (): ConsumerHealth {
+    if (this.running) return { queue: this.queue, running: true }
+    const reason = this.stopping
+      ? 'cancelled'
+      : this.lastError !== undefined
+        ? 'its setup failed; trying again'
+        : this.ctx.conn.current === undefined ? 'the connection is down' : 'starting'
+    const health: ConsumerHealth = { queue: this.queue, running: false, reason }
+    if (this.lastError !== undefined) health.error = describeError(this.lastError)
+    return health
+  }
+
+  /**
+   * Declares the topology and starts consuming (once its connection is up).
+   * Single flight; rejects with a coded error if the first setup fails, and
+   * goes on trying with backoff.
+   */
   start (): Promise<void> {
     if (this.stopping) return this.readyPromise
     this.starting ??= this.channel.start().then(
@@ -103,6 +129,7 @@ export class WarrenConsumer implements Consumer {
         this.settleReady()
       },
       (err: Error) => {
+        this.lastError = err
         this.settleReady(err)
         throw err
       }
@@ -111,9 +138,8 @@ export class WarrenConsumer implements Consumer {
   }
 
   private async setup (ch: Channel): Promise<void> {
-    const declared = await declareConsumer(ch, this.spec.topology)
-    this.queue = declared.queue
-    this.waitQueues = declared.waitQueues
+    this.queue = await declareConsumer(ch, this.spec.topology)
+    this.failures.reset(this.queue)
     await ch.prefetch(this.spec.prefetch)
     const { consumerTag } = await ch.consume(this.queue, (raw) => this.onDelivery(ch, raw))
     this.consumerTag = consumerTag
@@ -129,64 +155,49 @@ export class WarrenConsumer implements Consumer {
     // After cancel() has begun, leave the message unacked: closing the channel returns it to the queue.
     if (this.stopping) return
     this.inFlight.enter()
-    this.handle(ch, raw).then(this.handled, this.settlementFailed)
+    this.handle(ch, raw).then(this.handled, (err: unknown) => this.settlementFailed(ch, raw, err))
   }
 
   private readonly handled = (): void => {
     this.inFlight.leave()
   }
 
-  private readonly settlementFailed = (err: Error): void => {
+  /**
+   * The safety net: settling threw, which nothing a producer or a handler
+   * sends should make happen. The message is not left unacked for good: it
+   * is requeued once, then rejected.
+   */
+  private settlementFailed (ch: Channel, raw: ConsumeMessage, err: unknown): void {
     this.inFlight.leave()
-    this.log.error({ err, queue: this.queue }, 'amqp message settlement failed')
+    this.log.error({ err: safeError(err), queue: this.queue }, 'amqp message settlement failed')
+    if (!settled.has(raw)) this.settle(ch, raw, raw.fields.redelivered ? 'reject' : 'requeue')
   }
 
   private async handle (ch: Channel, raw: ConsumeMessage): Promise<void> {
-    const props = raw.properties
-    const attempt = attemptOf(raw, this.queue)
-    let body: unknown
-    try {
-      body = decode(raw.content, props.contentType, props.contentEncoding)
-    } catch (err) {
-      if (props.replyTo) {
-        this.log.error({ err, queue: this.queue, messageId: props.messageId }, 'amqp request could not be decoded; the error is the reply')
-        await this.answer(ch, raw, sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
-      } else {
-        await this.fail(ch, raw, err, 'undecodable', attempt)
+    const delivery = this.ctx.envelope.open(raw, this.view)
+    const { replyTo } = delivery
+    if (delivery.decodeError !== undefined) {
+      if (replyTo !== undefined) {
+        this.log.error({ err: delivery.decodeError, queue: this.queue, correlationId: delivery.correlationId }, 'amqp request could not be decoded; the error is the reply')
+        return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, delivery.decodeError))
       }
-      return
-    }
-    const where = origin(raw, this.queue)
-    const msg: WarrenMessage = {
-      body,
-      content: raw.content,
-      routingKey: where.routingKey,
-      exchange: where.exchange,
-      headers: props.headers ?? {},
-      properties: props,
-      redelivered: raw.fields.redelivered,
-      attempt
+      return this.fail(ch, delivery, delivery.decodeError, 'undecodable')
     }
     let result: unknown
     try {
-      result = await this.handler.call(this.thisArg as any, msg)
+      result = await this.handler.call(this.thisArg as any, delivery.msg)
     } catch (err) {
-      if (props.replyTo) {
-        this.log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err }), queue: this.queue }, 'amqp request handler failed; the error is the reply')
-        await this.answer(ch, raw, sendErrorReply(this.ctx.replies, props.replyTo, props.correlationId, err as Error))
-      } else {
-        await this.fail(ch, raw, err, isRetryable(err) ? 'handler-failed' : 'not-retryable', attempt)
+      if (replyTo !== undefined) {
+        this.log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: safeError(err) }), queue: this.queue }, 'amqp request handler failed; the error is the reply')
+        return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, err))
       }
-      return
+      return this.fail(ch, delivery, err, isRetryable(err) ? 'handler-failed' : 'not-retryable')
     }
-    if (props.replyTo) {
-      await this.answer(ch, raw, sendReply(this.ctx.replies, props.replyTo, props.correlationId, result, this.ctx.maxMessageSize,
-        (err) => this.log.error({ err, queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')))
-    } else if (this.spec.next && result !== undefined) {
-      await this.forward(ch, raw, result, attempt)
-    } else {
-      this.settle(ch, raw, 'ack')
+    if (replyTo !== undefined) {
+      return this.answer(ch, delivery, () => this.ctx.envelope.reply(replyTo, delivery.correlationId, result))
     }
+    if (this.spec.next && result !== undefined) return this.forward(ch, delivery, result)
+    this.settle(ch, raw, 'ack')
   }
 
   /**
@@ -196,42 +207,35 @@ export class WarrenConsumer implements Consumer {
    * encoded goes to the dead-letter queue; a publish that fails is retried like
    * a failed handler.
    */
-  private async forward (ch: Channel, raw: ConsumeMessage, result: unknown, attempt: number): Promise<void> {
-    const next = this.spec.next!
-    const props = raw.properties
-    let encoded
+  private async forward (ch: Channel, delivery: Delivery, result: unknown): Promise<void> {
+    let message: Outgoing
     try {
-      encoded = encode(result, this.ctx.maxMessageSize)
+      message = this.ctx.envelope.forward(delivery, this.spec.next!, result)
     } catch (err) {
-      return this.fail(ch, raw, err, 'unencodable-result', attempt)
+      return this.fail(ch, delivery, err, 'unencodable-result')
     }
     try {
-      await this.ctx.publisher.publish(next.exchange, next.routingKey, encoded.content, {
-        messageId: Publisher.messageId(),
-        // One id follows the message through every stage.
-        correlationId: props.correlationId ?? props.messageId,
-        contentType: encoded.contentType,
-        headers: forwardHeaders(props.headers),
-        persistent: true,
-        mandatory: true,
-        timestamp: Math.floor(Date.now() / 1000)
-      })
+      await this.ctx.publisher.publish(message)
     } catch (err) {
-      return this.fail(ch, raw, err, 'forward-failed', attempt)
+      return this.fail(ch, delivery, err, 'forward-failed')
     }
-    this.settle(ch, raw, 'ack')
+    this.settle(ch, delivery.raw, 'ack')
   }
 
   /**
    * A message that failed: a copy goes to a wait queue (tried again after a
    * delay) or to the dead-letter queue, confirmed, and only then is the
    * original acked, so a crash in between duplicates it rather than losing it.
-   * Without a dead-letter queue it is rejected.
+   * Without a dead-letter queue it is rejected. The consumer's channel is
+   * never closed for a copy: a queue found missing is declared again.
    */
-  private async fail (ch: Channel, raw: ConsumeMessage, err: unknown, reason: FailureReason, attempt: number): Promise<void> {
-    const step = nextStep(reason, attempt, this.spec.retry, this.waitQueues, this.spec.topology.deadLetter)
-    const logged = reason === 'undecodable' || reason === 'unencodable-result' ? err : new FST_AMQP_HANDLER_FAILED(this.queue, { cause: err })
-    const details = { err: logged, queue: this.queue, messageId: raw.properties.messageId, attempt, reason }
+  private async fail (ch: Channel, delivery: Delivery, err: unknown, reason: FailureReason): Promise<void> {
+    const { raw, attempt } = delivery
+    const t = this.spec.topology
+    const step = nextStep(reason, attempt, this.spec.retry, t.retryLevels, t.deadLetter !== undefined)
+    const cause = safeError(err)
+    const logged = reason === 'undecodable' || reason === 'unencodable-result' ? cause : new FST_AMQP_HANDLER_FAILED(this.queue, { cause })
+    const details = { err: logged, queue: this.queue, messageId: delivery.messageId, attempt, reason }
     // Its channel is gone: the broker delivers the original again, so a copy would be a duplicate.
     if (!isOpen(ch)) return
     if (step.to === 'reject') {
@@ -239,36 +243,35 @@ export class WarrenConsumer implements Consumer {
       this.log.error(details, 'amqp message rejected: no try left and no dead-letter queue (dropped, unless the queue has its own x-dead-letter-exchange)')
       return
     }
-    const copy = failedCopy(raw, this.queue, step, reason, attempt, err)
+    const delay = step.to === 'wait' ? step.delay : undefined
     const backoff = new Backoff(this.ctx.reopenDelay, this.ctx.reopenDelayMax)
     for (;;) {
+      let to: string | undefined
       try {
-        await this.ctx.publisher.publish('', step.queue, raw.content, copy)
+        to = step.to === 'wait' ? await this.failures.waitQueue(step.level) : await this.failures.deadLetterQueue()
+        await this.ctx.publisher.publish(this.ctx.envelope.copy(delivery, this.view, { queue: to, delay }, { reason, attempt, error: err }))
         break
       } catch (moveErr) {
         if (!isOpen(ch)) return
-        if ((moveErr as { code?: string }).code === 'FST_AMQP_UNROUTABLE') {
-          // Its wait or dead-letter queue was deleted: a new channel declares it
-          // again, and the broker redelivers what this one held.
-          this.log.error({ ...details, err: moveErr, to: step.queue }, 'amqp wait or dead-letter queue is missing; restarting the consumer to declare it again')
-          ch.close().catch(noop)
-          return
+        if (to !== undefined && (moveErr as { code?: unknown }).code === 'FST_AMQP_UNROUTABLE') {
+          // Its wait or dead-letter queue was deleted: declared again on the next try.
+          this.failures.forget(to)
         }
         if (this.stopping) {
-          this.log.warn({ ...details, err: moveErr, to: step.queue }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
+          this.log.warn({ ...details, err: moveErr, to }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
           return
         }
         // The message stays unacked and the copy is tried again, later and
         // later: a queue that refuses copies (a length limit, an alarm) costs
         // neither a tight loop nor another run of the handler.
         const retryIn = backoff.next()
-        this.log.error({ ...details, err: moveErr, to: step.queue, retryIn }, 'amqp failed message could not be moved; trying again')
+        this.log.error({ ...details, err: moveErr, to, retryIn }, 'amqp failed message could not be moved; trying again')
         await this.pause(retryIn)
       }
     }
     this.settle(ch, raw, 'ack')
-    if (step.to === 'wait') this.log.warn({ ...details, retryIn: step.delay }, 'amqp handler failed; the message will be tried again')
-    else this.log.error({ ...details, deadLetter: step.queue }, 'amqp message moved to the dead-letter queue')
+    if (step.to === 'wait') this.log.warn({ ...details, retryIn: delay }, 'amqp handler failed; the message will be tried again')
+    else this.log.error({ ...details, deadLetter: t.deadLetter }, 'amqp message moved to the dead-letter queue')
   }
 
   /** Waits `ms`, or less if the consumer starts stopping meanwhile. */
@@ -285,19 +288,27 @@ export class WarrenConsumer implements Consumer {
   }
 
   /**
-   * Sends a reply, then acks the request. If the reply cannot be sent the request
-   * is requeued once (the requester may still be waiting), then rejected.
+   * Sends a reply (a result that cannot be sent as it is becomes an error
+   * reply), then acks the request. If the reply cannot be sent the request is
+   * requeued once (the requester may still be waiting), then rejected.
    */
-  private async answer (ch: Channel, raw: ConsumeMessage, sending: Promise<unknown>): Promise<void> {
+  private async answer (ch: Channel, delivery: Delivery, build: () => Outgoing): Promise<void> {
+    let reply: Outgoing
     try {
-      await sending
+      reply = build()
     } catch (err) {
-      const how = raw.fields.redelivered ? 'reject' : 'requeue'
-      this.settle(ch, raw, how)
+      this.log.error({ err: safeError(err), queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')
+      reply = this.ctx.envelope.errorReply(delivery.replyTo!, delivery.correlationId, err)
+    }
+    try {
+      await this.ctx.replies.publish(reply)
+    } catch (err) {
+      const how = delivery.raw.fields.redelivered ? 'reject' : 'requeue'
+      this.settle(ch, delivery.raw, how)
       this.log.error({ err, queue: this.queue, requeued: how === 'requeue' }, 'amqp reply could not be sent')
       return
     }
-    this.settle(ch, raw, 'ack')
+    this.settle(ch, delivery.raw, 'ack')
   }
 
   /**
@@ -306,6 +317,7 @@ export class WarrenConsumer implements Consumer {
    * a closed channel held.
    */
   private settle (ch: Channel, raw: ConsumeMessage, how: 'ack' | 'requeue' | 'reject'): void {
+    settled.add(raw)
     if (!isOpen(ch)) {
       this.log.debug({ queue: this.queue }, 'amqp delivery from a closed channel not settled; the broker redelivers it')
       return

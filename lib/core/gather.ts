@@ -1,7 +1,7 @@
 import type { ConsumeMessage } from 'amqplib'
-import type { Encoded } from './codec'
+import type { Outgoing } from './envelope'
 import { FST_AMQP_RPC_TIMEOUT } from './errors'
-import { callerStack, decodeReply, withOrigin, type Call, type RpcClient } from './rpc'
+import { callerStack, withOrigin, type Call, type RpcClient } from './rpc'
 import type { GatherFailure, GatherReply, GatherResult } from './types'
 
 /**
@@ -12,7 +12,7 @@ import type { GatherFailure, GatherReply, GatherResult } from './types'
  * the point); it rejects only when the request could not be sent, or was not
  * sent by the deadline.
  */
-export function gather (client: RpcClient, call: Call, encoded: Encoded, expect: number | string[] | undefined): Promise<GatherResult> {
+export function gather (client: RpcClient, call: Call, message: Outgoing, expect: number | string[] | undefined): Promise<GatherResult> {
   const origin = callerStack(gather, 'gather()')
   const replies: GatherReply[] = []
   const failed: GatherFailure[] = []
@@ -30,11 +30,11 @@ export function gather (client: RpcClient, call: Call, encoded: Encoded, expect:
       missing: waitingFor ? [...waitingFor] : [],
       complete: isComplete()
     })
-    client.call(call, encoded, {
+    client.call(call, message, {
       reply (msg: ConsumeMessage) {
         const from = msg.properties.appId ?? ''
         try {
-          replies.push({ from, body: decodeReply(msg, call.routingKey) })
+          replies.push({ from, body: client.envelope.openReply(msg, call.routingKey) })
         } catch (err) {
           failed.push({ from, error: withOrigin(err as Error, origin) })
         }

@@ -18,14 +18,16 @@ export interface NormalizedOptions {
   reconnectDelayMax: number
   publishTimeout: number
   publishBuffer: number
+  publishBufferBytes: number
   maxMessageSize: number
   closeTimeout: number
 }
 
-const KNOWN = new Set([
+/** @internal Every option the plugin takes. */
+export const OPTION_NAMES: ReadonlySet<string> = new Set([
   'url', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
   'connectTimeout', 'reconnectDelay', 'reconnectDelayMax', 'publishTimeout',
-  'publishBuffer', 'maxMessageSize', 'closeTimeout'
+  'publishBuffer', 'publishBufferBytes', 'maxMessageSize', 'closeTimeout'
 ])
 
 /** @internal */
@@ -39,6 +41,7 @@ export const DEFAULTS = {
   reconnectDelayMax: 30000,
   publishTimeout: 10000,
   publishBuffer: 10000,
+  publishBufferBytes: 64 * 1024 * 1024,
   // RabbitMQ's own default max_message_size (128 MiB).
   maxMessageSize: 134217728,
   closeTimeout: 30000
@@ -136,7 +139,7 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
   }
   const o = opts as Partial<WarrenOptions> & Record<string, unknown>
   for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw new FST_AMQP_INVALID_OPTION(key, 'unknown option')
+    if (!OPTION_NAMES.has(key)) throw new FST_AMQP_INVALID_OPTION(key, 'unknown option')
   }
 
   let urls: string[]
@@ -164,6 +167,7 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     reconnectDelayMax,
     publishTimeout: o.publishTimeout === undefined ? DEFAULTS.publishTimeout : assertInteger('publishTimeout', o.publishTimeout, 1, 600000),
     publishBuffer: o.publishBuffer === undefined ? DEFAULTS.publishBuffer : assertInteger('publishBuffer', o.publishBuffer, 0, 10000000),
+    publishBufferBytes: o.publishBufferBytes === undefined ? DEFAULTS.publishBufferBytes : assertInteger('publishBufferBytes', o.publishBufferBytes, 0, Number.MAX_SAFE_INTEGER),
     maxMessageSize: o.maxMessageSize === undefined ? DEFAULTS.maxMessageSize : assertInteger('maxMessageSize', o.maxMessageSize, 1, 536870912),
     closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000)
   }

@@ -1,14 +1,17 @@
 import { uniqueId } from './ids'
-import type { Channel, ConfirmChannel, Message, Options } from 'amqplib'
-import { missingExchange } from './broker-errors'
+import type { Channel, ConfirmChannel, Message } from 'amqplib'
+import { messageTooLarge, missingExchange } from './broker-errors'
 import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
+import { describeError, type Outgoing, type PublishProperties } from './envelope'
 import { KnownExchanges } from './exchanges'
 import {
   FST_AMQP_BLOCKED,
   FST_AMQP_BUFFER_FULL,
   FST_AMQP_CLOSED,
+  FST_AMQP_ENCODE,
   FST_AMQP_EXCHANGE_NOT_FOUND,
+  FST_AMQP_MESSAGE_TOO_LARGE,
   FST_AMQP_NOT_CONNECTED,
   FST_AMQP_PUBLISH_NACKED,
   FST_AMQP_PUBLISH_UNCONFIRMED,
@@ -25,10 +28,10 @@ export interface PublisherOptions {
   publishTimeout: number
   /** How many publishes may wait for a connection (or for the broker to unblock); 0 rejects them at once. */
   bufferSize: number
+  /** How many bytes (bodies and headers) those may hold in all; 0 rejects them at once. */
+  bufferBytes: number
   reopenDelay: number
   reopenDelayMax?: number
-  /** Sent as app_id on every message, unless the message sets one: the service's name. */
-  appId: string
   /** Exchanges known to exist (declared by us); others are checked once before the first publish. */
   knownExchanges: string[]
   /** Extra setup on every new channel (the RPC client consumes direct reply-to here). */
@@ -43,14 +46,6 @@ export interface PublisherOptions {
   confirm?: boolean
   onReturn?: (msg: Message) => void
 }
-
-/**
- * @internal
- * On a confirm channel a mandatory message needs a message id: it is how a
- * basic.return is matched to its publish (one is made if missing). Requests
- * and replies, on plain channels, go without one.
- */
-export type PublishProperties = Options.Publish & { messageId?: string }
 
 /** With publishBuffer 0: how many publishes may wait for a channel being set up on a live connection. */
 const SETUP_HOLD = 1000
@@ -67,12 +62,24 @@ function returnKey (token: unknown, messageId: unknown): string | undefined {
 /** How often deadlines are checked, in milliseconds: a timeout fires at most this late. */
 const SWEEP_EVERY = 50
 
-/** One publish, from the call until the broker's confirm (or its failure). */
+const EMPTY = Buffer.alloc(0)
+
+/**
+ * One publish, from the call until the broker's confirm (or its failure).
+ * Its content and properties are let go once written: a publish is never
+ * sent twice, and a confirm needs neither.
+ */
 interface Job {
   exchange: string
   routingKey: string
   content: Buffer
   props: PublishProperties
+  /** The body's size, kept when the body is let go (to name the one the broker refused). */
+  size: number
+  /** What holding it costs the buffer: body and encoded headers. */
+  bytes: number
+  mandatory: boolean
+  messageId: string | undefined
   timeout: number
   deadline: number
   value: unknown
@@ -103,6 +110,8 @@ export class Publisher {
   private readonly returned = new WeakMap<Channel, Set<string>>()
   private readonly exchanges: KnownExchanges
   private buffer: Job[] = []
+  /** Bytes held by the jobs in `buffer`. */
+  private heldBytes = 0
   private readonly inFlight = new Set<Job>()
   /** Message ids of the mandatory publishes in flight, and how many of each: a second one with the same id gets a token. */
   private readonly idsInFlight = new Map<string, number>()
@@ -140,10 +149,13 @@ export class Publisher {
       }
     }, log)
     this.channel.on('open', () => this.flush())
-    // An exchange deleted since it was checked closed the channel: check it again next time.
     this.channel.on('lost', (_ch: Channel, err?: Error) => {
+      // An exchange deleted since it was checked closed the channel: check it again next time.
       const missing = missingExchange(err)
       if (missing !== undefined) this.exchanges.forget(missing)
+      // A body over the broker's max_message_size closed it: refuse such bodies before sending from now on.
+      const tooLarge = messageTooLarge(err)
+      if (tooLarge !== undefined) conn.learnMaxMessageSize(tooLarge.max)
     })
     conn.on('unblocked', () => this.flush())
   }
@@ -159,31 +171,57 @@ export class Publisher {
     return this.buffer.length
   }
 
+  /** Bytes (bodies and headers) those hold. */
+  get bufferedBytes (): number {
+    return this.heldBytes
+  }
+
   /**
    * Resolves with `value` when the broker confirms, within `timeout` ms in all;
-   * rejects with a coded error otherwise.
+   * rejects with a coded error otherwise. `message` comes from the envelope,
+   * checked.
    */
-  publish (exchange: string, routingKey: string, content: Buffer, props: PublishProperties, timeout = this.opts.publishTimeout, value?: unknown): Promise<any> {
+  publish (message: Outgoing, timeout = this.opts.publishTimeout, value?: unknown): Promise<any> {
     if (this.closed) return Promise.reject(new FST_AMQP_CLOSED('publish() after close'))
     // A publisher nobody started (the replies') opens its channel on first use; until then the message is held.
     if (this.starting === undefined) this.start().catch(() => { this.starting = undefined })
-    props.appId ??= this.opts.appId
-    if (this.confirm && props.mandatory === true) props.messageId ??= Publisher.messageId()
+    const { exchange, props } = message
     const known = this.exchanges.check(exchange, timeout)
     if (known !== true) {
       const deadline = Date.now() + timeout
       // The check may wait on a blocked or silent connection: it counts against this publish's timeout.
       return withTimeout(known, timeout, () => this.later(this.waitError(timeout)))
-        .then(() => this.publish(exchange, routingKey, content, props, Math.max(1, deadline - Date.now()), value))
+        .then(() => this.publish(message, Math.max(1, deadline - Date.now()), value))
     }
     return new Promise((resolve, reject) => {
-      const job: Job = { exchange, routingKey, content, props, timeout, deadline: Date.now() + timeout, value, resolve, reject, ch: undefined, done: false }
+      const job: Job = {
+        exchange,
+        routingKey: message.routingKey,
+        content: message.content,
+        props,
+        size: message.content.length,
+        bytes: message.bytes,
+        mandatory: props.mandatory === true,
+        messageId: props.messageId,
+        timeout,
+        deadline: Date.now() + timeout,
+        value,
+        resolve,
+        reject,
+        ch: undefined,
+        done: false
+      }
       const ch = this.channel.current
       if (ch === undefined || this.conn.blocked || this.congested === ch || this.buffer.length > 0 || !this.send(ch, job)) this.hold(job)
     })
   }
 
-  /** Writes the message on `ch`; false if the channel was closing and nothing was sent. */
+  /**
+   * Writes the message on `ch`; false if the channel was closing and nothing
+   * was sent. amqplib encodes the whole message before writing any of it (and
+   * a confirm channel counts it only once written), so a message it cannot
+   * encode fails alone, here, and the channel goes on.
+   */
   private send (ch: Channel, job: Job): boolean {
     let room: boolean
     try {
@@ -195,11 +233,16 @@ export class Publisher {
         this.tag(job)
         room = (ch as ConfirmChannel).publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
       }
-    } catch {
-      // The channel is closing: nothing went out, so the next channel may send it.
+    } catch (err) {
       this.untag(job)
-      return false
+      // The channel is closing: nothing went out, so the next channel may send it.
+      if (!isOpen(ch) || (err as { name?: unknown })?.name === 'IllegalOperationError') return false
+      // Anything else is about this message: it fails, alone.
+      this.fail(job, new FST_AMQP_ENCODE(`amqplib could not write it: ${describeError(err).message}`, { cause: err }))
+      return true
     }
+    job.content = EMPTY
+    job.props = {}
     if (!room) this.congest(ch)
     if (this.confirm) {
       job.ch = ch
@@ -232,8 +275,8 @@ export class Publisher {
    * retry copy) also gets a token header, so each return finds its own.
    */
   private tag (job: Job): void {
-    if (job.props.mandatory !== true) return
-    const id = job.props.messageId!
+    if (!job.mandatory) return
+    const id = job.messageId!
     const n = this.idsInFlight.get(id) ?? 0
     this.idsInFlight.set(id, n + 1)
     if (n > 0 && job.token === undefined) {
@@ -243,8 +286,8 @@ export class Publisher {
   }
 
   private untag (job: Job): void {
-    if (job.props.mandatory !== true) return
-    const id = job.props.messageId!
+    if (!job.mandatory) return
+    const id = job.messageId!
     const n = this.idsInFlight.get(id) ?? 0
     if (n <= 1) this.idsInFlight.delete(id)
     else this.idsInFlight.set(id, n - 1)
@@ -258,12 +301,16 @@ export class Publisher {
    */
   private hold (job: Job): void {
     if (this.closed) return this.fail(job, new FST_AMQP_CLOSED('the publisher closed before the message could be sent'))
-    const off = this.opts.bufferSize === 0 && (this.conn.current === undefined || this.conn.blocked)
-    const limit = this.opts.bufferSize === 0 ? SETUP_HOLD : this.opts.bufferSize
-    if (off || this.buffer.length >= limit) {
-      return this.fail(job, this.later(off ? this.waitError(0) : new FST_AMQP_BUFFER_FULL(this.buffer.length)))
+    const { bufferSize, bufferBytes } = this.opts
+    const none = bufferSize === 0 || bufferBytes === 0
+    const off = none && (this.conn.current === undefined || this.conn.blocked)
+    const limit = none ? SETUP_HOLD : bufferSize
+    if (off) return this.fail(job, this.later(this.waitError(0)))
+    if (this.buffer.length >= limit || (!none && this.heldBytes + job.bytes > bufferBytes)) {
+      return this.fail(job, this.later(new FST_AMQP_BUFFER_FULL(this.buffer.length, this.heldBytes)))
     }
     this.buffer.push(job)
+    this.heldBytes += job.bytes
     this.watch()
   }
 
@@ -273,9 +320,11 @@ export class Publisher {
     // eslint-disable-next-line no-unmodified-loop-condition -- send() can close ch
     while (ch && isOpen(ch) && !this.conn.blocked && this.congested !== ch && this.buffer.length > 0) {
       const job = this.buffer.shift()!
+      this.heldBytes -= job.bytes
       if (job.done) continue
       if (!this.send(ch, job)) {
         this.buffer.unshift(job)
+        this.heldBytes += job.bytes
         break
       }
     }
@@ -283,7 +332,7 @@ export class Publisher {
   }
 
   private confirmed (job: Job, err: Error | null): void {
-    const unroutable = job.props.mandatory === true && this.returned.get(job.ch!)?.delete(returnKey(job.token, job.props.messageId)!) === true
+    const unroutable = job.mandatory && this.returned.get(job.ch!)?.delete(returnKey(job.token, job.messageId)!) === true
     this.untag(job)
     if (job.done) return
     this.inFlight.delete(job)
@@ -299,17 +348,30 @@ export class Publisher {
   private fail (job: Job, err: Error): void {
     if (job.done) return
     job.done = true
+    // Format the stack now: V8 keeps an unformatted one as live frames, whose
+    // closures hold the message, body included, for as long as the error lives.
+    err.stack = String(err.stack)
+    job.content = EMPTY
     job.reject(err)
   }
 
-  /** Names why a publish failed: a nack, a missing exchange, or a channel that closed first. */
+  /**
+   * Names why a publish failed: a nack, a missing exchange, a body over the
+   * broker's max_message_size (the broker names its size, so the culprit is
+   * told from its neighbours), or a channel that closed first.
+   */
   private publishError (job: Job, err: Error): Error {
     const { exchange, routingKey } = job
     if (err.message === 'message nacked') return new FST_AMQP_PUBLISH_NACKED(exchange, routingKey, { cause: err })
     const closedWith = closeError(job.ch!)
     // The exchange was deleted after it was checked ('lost' forgets it, so it is checked again).
     if (exchange !== '' && missingExchange(closedWith) === exchange) return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
-    return this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, 'the channel closed first', { cause: closedWith ?? err }))
+    const tooLarge = messageTooLarge(closedWith)
+    if (tooLarge !== undefined && job.size > tooLarge.max) {
+      return new FST_AMQP_MESSAGE_TOO_LARGE(job.size, tooLarge.max, 'the broker\'s max_message_size', { cause: closedWith })
+    }
+    const why = tooLarge !== undefined ? 'the broker closed the channel for another message, over its max_message_size' : 'the channel closed first'
+    return this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(exchange, routingKey, why, { cause: closedWith ?? err }))
   }
 
   /** `err` with a Retry-After header taken from the reconnection backoff. */
@@ -321,7 +383,8 @@ export class Publisher {
   private waitError (waited: number): Error {
     const reason = this.conn.blockedBy
     if (reason !== undefined) return new FST_AMQP_BLOCKED(reason, waited)
-    return new FST_AMQP_NOT_CONNECTED(waited === 0 ? 'publishBuffer is 0, so publishes are refused while disconnected' : `none within ${waited} ms`)
+    const off = this.opts.bufferSize === 0 ? 'publishBuffer' : 'publishBufferBytes'
+    return new FST_AMQP_NOT_CONNECTED(waited === 0 ? `${off} is 0, so publishes are refused while disconnected` : `none within ${waited} ms`)
   }
 
   /** Starts checking deadlines while anything waits or is in flight. */
@@ -338,6 +401,7 @@ export class Publisher {
       const late = this.buffer.filter((job) => job.done || job.deadline <= now)
       if (late.length > 0) {
         this.buffer = this.buffer.filter((job) => !job.done && job.deadline > now)
+        for (const job of late) this.heldBytes -= job.bytes
         for (const job of late) this.fail(job, this.later(this.waitError(job.timeout)))
       }
     }
@@ -373,6 +437,7 @@ export class Publisher {
     this.onIdle = undefined
     for (const job of this.buffer) this.fail(job, new FST_AMQP_CLOSED('the app closed before the message could be sent'))
     this.buffer = []
+    this.heldBytes = 0
     // Confirms still missing fail now, not whenever the channel's close is answered (never, on a blocked connection).
     for (const job of this.inFlight) {
       this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, 'the app closed before the broker confirmed it')))
@@ -381,10 +446,5 @@ export class Publisher {
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = undefined
     await this.channel.close()
-  }
-
-  /** A fresh message id. */
-  static messageId (): string {
-    return uniqueId()
   }
 }

@@ -1,22 +1,16 @@
-import { uniqueId } from './ids'
 import type { ConsumeMessage } from 'amqplib'
-import { decode, type Encoded } from './codec'
 import type { Connection } from './connection'
-import { ERROR_HEADER } from './reply'
+import type { Envelope, Outgoing } from './envelope'
 import {
   FST_AMQP_CLOSED,
   FST_AMQP_EXCHANGE_NOT_FOUND,
   FST_AMQP_RPC_INTERRUPTED,
-  FST_AMQP_RPC_REMOTE_ERROR,
   FST_AMQP_RPC_TIMEOUT,
   FST_AMQP_UNROUTABLE
 } from './errors'
 import type { Log } from './log'
 import { missingExchange } from './broker-errors'
 import { Publisher, type PublisherOptions } from './publisher'
-
-/** RabbitMQ's direct reply-to pseudo-queue. */
-const REPLY_TO = 'amq.rabbitmq.reply-to'
 
 /** @internal How a request is sent. */
 export interface Call {
@@ -57,6 +51,7 @@ interface Pending {
 /** What request() waits with: one reply, decoded, or a coded error carrying the caller's stack. */
 class RequestWaiter implements Waiter {
   constructor (
+    private readonly envelope: Envelope,
     private readonly call: Call,
     private readonly origin: Origin,
     private readonly resolve: (body: unknown) => void,
@@ -66,7 +61,7 @@ class RequestWaiter implements Waiter {
   reply (msg: ConsumeMessage): boolean {
     let body
     try {
-      body = decodeReply(msg, this.call.routingKey)
+      body = this.envelope.openReply(msg, this.call.routingKey)
     } catch (err) {
       this.failed(err as Error)
       return true
@@ -99,7 +94,7 @@ export class RpcClient {
   private starting: Promise<unknown> | undefined
   private closed = false
 
-  constructor (conn: Connection, opts: Omit<PublisherOptions, 'name' | 'setup' | 'confirm' | 'onReturn'>, private readonly log: Log) {
+  constructor (conn: Connection, readonly envelope: Envelope, opts: Omit<PublisherOptions, 'name' | 'setup' | 'confirm' | 'onReturn'>, private readonly log: Log) {
     this.publisher = new Publisher(conn, {
       name: 'rpc',
       ...opts,
@@ -110,7 +105,7 @@ export class RpcClient {
       onReturn: (msg) => this.onReturn(msg),
       // Direct reply-to: the reply consumer must live on the channel that publishes the requests.
       setup: async (ch) => {
-        await ch.consume(REPLY_TO, (msg) => this.onReply(msg), { noAck: true })
+        await ch.consume('amq.rabbitmq.reply-to', (msg) => this.onReply(msg), { noAck: true })
       }
     }, log)
     // Replies to requests sent on a lost channel can never arrive.
@@ -134,20 +129,21 @@ export class RpcClient {
   }
 
   /** Resolves with the decoded reply; rejects with a coded error, at the latest after `call.timeout` ms. */
-  request (call: Call, encoded: Encoded): Promise<unknown> {
+  request (call: Call, message: Outgoing): Promise<unknown> {
     const origin = callerStack(RpcClient.prototype.request, 'request()')
     return new Promise((resolve, reject) => {
-      this.call(call, encoded, new RequestWaiter(call, origin, resolve, reject))
+      this.call(call, message, new RequestWaiter(this.envelope, call, origin, resolve, reject))
     })
   }
 
   /**
-   * Sends one request and routes every reply with its correlation id to
-   * `waiter` until it is done, the deadline passes or the channel is lost.
+   * Sends one request (built by the envelope, with its correlation id) and
+   * routes every reply with that id to `waiter` until it is done, the
+   * deadline passes or the channel is lost.
    */
-  call (call: Call, encoded: Encoded, waiter: Waiter): void {
+  call (call: Call, message: Outgoing, waiter: Waiter): void {
     if (this.closed) return waiter.closed()
-    const correlationId = uniqueId()
+    const correlationId = message.props.correlationId!
     const timer = setTimeout(this.onTimeout, call.timeout, correlationId)
     this.pending.set(correlationId, { waiter, timer, sent: false, exchange: call.exchange })
     // The channel (with its reply consumer) is set up in the background; until
@@ -156,18 +152,7 @@ export class RpcClient {
       this.starting = undefined // the next request tries again
       if (!this.closed) this.log.warn({ err }, 'amqp RPC channel could not be set up; requests wait for it')
     })
-    this.publisher.publish(call.exchange, call.routingKey, encoded.content, {
-      // No message id: the correlation id is the request's identity.
-      correlationId,
-      replyTo: REPLY_TO,
-      contentType: encoded.contentType,
-      timestamp: Math.floor(Date.now() / 1000),
-      headers: call.headers,
-      // A request nobody took in time is dropped by the broker, not executed late.
-      expiration: String(call.timeout),
-      persistent: false,
-      mandatory: true
-    }, call.timeout, correlationId).then(this.onSent, (err: Error) => {
+    this.publisher.publish(message, call.timeout, correlationId).then(this.onSent, (err: Error) => {
       const p = this.pending.get(correlationId)
       if (p) this.settle(correlationId, p)?.failed(err)
     })
@@ -216,21 +201,6 @@ export class RpcClient {
     for (const [id, p] of this.pending) this.settle(id, p)?.closed()
     await this.publisher.close(0)
   }
-}
-
-/**
- * @internal
- * The decoded body of a reply; throws FST_AMQP_RPC_REMOTE_ERROR (with `remote`)
- * for an error reply and FST_AMQP_DECODE for a body that does not decode.
- */
-export function decodeReply (msg: ConsumeMessage, routingKey: string): unknown {
-  const body = decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding) as any
-  if (msg.properties.headers?.[ERROR_HEADER] !== undefined) {
-    const remote = body?.error ?? {}
-    const err = new FST_AMQP_RPC_REMOTE_ERROR(routingKey, remote.message ?? 'unknown error')
-    throw Object.assign(err, { remote: { message: remote.message, code: remote.code } })
-  }
-  return body
 }
 
 /** @internal Where a call was made: its caller's stack, so a late failure still points there. */

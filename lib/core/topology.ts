@@ -20,18 +20,10 @@ export interface ConsumerTopology {
   bindArgs: Record<string, unknown> | undefined
   /** Arguments the queue is declared with (x-queue-type, x-delivery-limit, x-max-length...). */
   queueArgs: Record<string, unknown> | undefined
-  /** How many wait queues to declare for retries (attempts − 1). */
+  /** How many wait queues it may need for retries (attempts − 1, at most 10). */
   retryLevels: number
-  /** The dead-letter queue to declare (durable), if any. */
+  /** Its dead-letter queue (durable), if any. */
   deadLetter: string | undefined
-}
-
-/** @internal The queues a consumer ended up with. */
-export interface DeclaredQueues {
-  /** The queue it consumes from (the server's name for an exclusive one). */
-  queue: string
-  /** Wait queue of each retry level, in order: level 1 first. */
-  waitQueues: string[]
 }
 
 /** Runs one declaration, turning the broker's refusal into FST_AMQP_TOPOLOGY (or _MISMATCH) naming what was declared. */
@@ -48,8 +40,13 @@ export function declareExchange (ch: Channel, name: string, type: ExchangeType):
   return declare(`${type} exchange "${name}"`, () => ch.assertExchange(name, type, { durable: true }))
 }
 
-/** @internal Declares exchange, queue, bindings, wait queues and dead-letter queue. */
-export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promise<DeclaredQueues> {
+/**
+ * @internal
+ * Declares a consumer's exchange, queue and bindings, and resolves with the
+ * queue's name (the server's, for an exclusive one). Its wait queues and
+ * dead-letter queue are declared on first need (see failure-queues.ts).
+ */
+export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promise<string> {
   // RabbitMQ's default exchange ('') cannot be declared or bound: every queue is on it already.
   if (t.exchange !== '') await declareExchange(ch, t.exchange, t.exchangeType)
   const { queue } = t.exclusive
@@ -61,20 +58,27 @@ export async function declareConsumer (ch: Channel, t: ConsumerTopology): Promis
         () => ch.bindQueue(queue, t.exchange, key, t.bindArgs))
     }
   }
-  // A message waits out its retry delay (its per-message TTL) in a wait queue of
-  // its level, then the broker dead-letters it back to this queue alone, through
-  // the default exchange: other queues bound to the same key do not see it again.
-  const waitQueues: string[] = []
+  return queue
+}
+
+/**
+ * @internal
+ * Declares a wait queue of `queue`: a message waits out its retry delay (its
+ * per-message TTL) there, then the broker dead-letters it back to `queue`
+ * alone, through the default exchange, so other queues bound to the same key
+ * do not see it again. Exclusive consumers get a server-named exclusive one,
+ * owned by the connection it is declared on. Resolves with its name.
+ */
+export async function declareWaitQueue (ch: Channel, queue: string, level: number, exclusive: boolean): Promise<string> {
   const back = { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue }
-  for (let level = 1; level <= t.retryLevels; level++) {
-    const wait = t.exclusive
-      ? await declare('an exclusive wait queue', () => ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: back }))
-      : await declare(`wait queue "${waitQueueName(queue, level)}"`, () => ch.assertQueue(waitQueueName(queue, level), { durable: true, arguments: back }))
-    waitQueues.push(wait.queue)
-  }
-  if (t.deadLetter !== undefined) {
-    const dlq = t.deadLetter
-    await declare(`dead-letter queue "${dlq}"`, () => ch.assertQueue(dlq, { durable: true }))
-  }
-  return { queue, waitQueues }
+  const declared = exclusive
+    ? await declare('an exclusive wait queue', () => ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false, arguments: back }))
+    : await declare(`wait queue "${waitQueueName(queue, level)}"`, () => ch.assertQueue(waitQueueName(queue, level), { durable: true, arguments: back }))
+  return declared.queue
+}
+
+/** @internal Declares a (durable) dead-letter queue. */
+export async function declareDeadLetterQueue (ch: Channel, name: string): Promise<string> {
+  await declare(`dead-letter queue "${name}"`, () => ch.assertQueue(name, { durable: true }))
+  return name
 }

@@ -86,6 +86,16 @@ export interface WarrenOptions {
    */
   publishBuffer?: number
   /**
+   * How many bytes those held publishes may take in all (bodies and
+   * headers), so that large messages published through an outage cannot
+   * exhaust memory: past either bound a publish rejects at once with
+   * FST_AMQP_BUFFER_FULL. `0` is like `publishBuffer: 0`. Requests and
+   * replies have a bound of their own, of the same size. A held message's
+   * body is let go once written to the socket.
+   * @default 67108864 (64 MiB)
+   */
+  publishBufferBytes?: number
+  /**
    * The largest encoded body the plugin sends, in bytes: publish(), request()
    * and gather() reject a larger one with FST_AMQP_MESSAGE_TOO_LARGE before
    * anything is sent; a pipeline stage's larger result goes to the dead-letter
@@ -321,6 +331,18 @@ export interface Consumer {
   cancel (): Promise<void>
 }
 
+/** One consumer, as health() reports it. */
+export interface ConsumerHealth {
+  /** Its queue (the server's name for an exclusive one, once started). */
+  queue: string
+  /** Whether it receives messages now. */
+  running: boolean
+  /** Why it does not: 'starting', 'the connection is down', 'its setup failed; trying again' or 'cancelled'. */
+  reason?: string
+  /** The error its last setup failed with, until one succeeds. */
+  error?: { code: string | undefined, message: string }
+}
+
 /** What health() reports, for a readiness route. */
 export interface Health {
   /**
@@ -333,8 +355,8 @@ export interface Health {
   connected: boolean
   /** The broker blocks this connection's publishers (memory or disk alarm); publishes wait. */
   blocked: boolean
-  /** The consumers registered and not cancelled, and how many of them are receiving now. */
-  consumers: { total: number, running: number }
+  /** The consumers registered and not cancelled, how many of them are receiving now, and each one's state. */
+  consumers: { total: number, running: number, list: ConsumerHealth[] }
   /** Publishes (and requests) held in memory until the connection is back or the broker unblocks. */
   buffered: number
 }

@@ -1,13 +1,14 @@
 import { normalizeConsumeArgs, normalizeGatherOptions, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey, type NormalizedPublish } from './call-options'
-import { encode, type Encoded } from './codec'
 import { gather } from './gather'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
-import { FST_AMQP_CLOSED, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
+import { Envelope, type Outgoing } from './envelope'
+import { FST_AMQP_CLOSED, FST_AMQP_DUPLICATE_CONSUMER, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
+import { uniqueId } from './ids'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
 import { Publisher, type PublisherOptions } from './publisher'
-import { RpcClient, type Call } from './rpc'
+import { RpcClient } from './rpc'
 import { withTimeout } from './timeout'
 import { declareExchange } from './topology'
 import type { ConsumeOptions, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
@@ -30,6 +31,10 @@ export class Warren {
   private readonly replies: Publisher
   private rpcClient: RpcClient | undefined
   private readonly consumers = new Set<WarrenConsumer>()
+  /** Named queues consumed by this app: a second consumer of one would split its messages. */
+  private readonly consumedQueues = new Set<string>()
+  /** Builds and checks every message sent, reads every delivery. */
+  readonly envelope: Envelope
   private consuming = false
   private closing: Promise<void> | undefined
   /** publish() options when a call gives none, worked out once. */
@@ -39,6 +44,12 @@ export class Warren {
 
   constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
     this.conn = new Connection(opts, log)
+    this.envelope = new Envelope({
+      appId: opts.connectionName,
+      maxMessageSize: opts.maxMessageSize,
+      brokerMaxMessageSize: () => this.conn.brokerMaxMessageSize,
+      frameMax: () => this.conn.frameMax
+    })
     this.publishDefaults = Object.freeze(normalizePublishOptions(undefined, opts))
     // Consumers get a connection of their own: a broker that blocks
     // publishers (memory or disk alarm) stops reading from their connection,
@@ -51,16 +62,24 @@ export class Warren {
         for (const [name, type] of Object.entries(opts.exchanges)) await declareExchange(ch, name, type)
       }
     }, log)
-    this.replies = new Publisher(this.conn, { ...this.publishing(), name: 'replies', confirm: false, knownExchanges: [] }, log)
+    this.replies = new Publisher(this.conn, {
+      ...this.publishing(),
+      name: 'replies',
+      confirm: false,
+      knownExchanges: [],
+      // Replies are mandatory: one whose reply_to names no queue comes back here.
+      onReturn: (msg) => log.warn({ replyTo: msg.fields.routingKey, correlationId: msg.properties.correlationId },
+        'amqp reply returned: its reply_to names no queue (the requester is gone, or gave a wrong address); dropped')
+    }, log)
   }
 
   /** What every channel that publishes (messages, replies, requests) shares. */
   private publishing (): Omit<PublisherOptions, 'name'> {
     const o = this.opts
     return {
-      appId: o.connectionName,
       publishTimeout: o.publishTimeout,
       bufferSize: o.publishBuffer,
+      bufferBytes: o.publishBufferBytes,
       reopenDelay: o.reconnectDelay,
       reopenDelayMax: o.reconnectDelayMax,
       knownExchanges: Object.keys(o.exchanges)
@@ -100,36 +119,23 @@ export class Warren {
   publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {
     // Not async: one promise per publish (the publisher's), with bad arguments as a rejection too.
     let o: NormalizedPublish
-    let encoded: Encoded
+    let message: Outgoing
     try {
       assertRoutingKey(routingKey)
       o = options === undefined ? this.publishDefaults : normalizePublishOptions(options, this.opts)
-      encoded = this.encode(body)
+      message = this.envelope.publish(o.exchange, routingKey, body, o)
     } catch (err) {
       return Promise.reject(err)
     }
-    const messageId = o.messageId ?? Publisher.messageId()
-    return this.publisher.publish(o.exchange, routingKey, encoded.content, {
-      messageId,
-      correlationId: o.correlationId,
-      contentType: o.contentType ?? encoded.contentType,
-      headers: o.headers,
-      persistent: o.persistent,
-      expiration: o.expiration,
-      priority: o.priority,
-      mandatory: o.mandatory,
-      timestamp: Math.floor(Date.now() / 1000)
-    }, o.timeout, { messageId })
+    return this.publisher.publish(message, o.timeout, { messageId: message.props.messageId })
   }
 
   request (routingKey: string, body: unknown, options?: RequestOptions): Promise<any> {
-    let call: Call
-    let encoded: Encoded
     try {
       assertRoutingKey(routingKey)
-      call = { ...normalizeRequestOptions(options, this.opts), routingKey }
-      encoded = this.encode(body)
-      return this.rpc().request(call, encoded)
+      const call = { ...normalizeRequestOptions(options, this.opts), routingKey }
+      const message = this.envelope.request(call.exchange, routingKey, body, uniqueId(), call.timeout, call.headers)
+      return this.rpc().request(call, message)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -138,37 +144,38 @@ export class Warren {
   async gather (routingKey: string, body: unknown, options?: GatherOptions): Promise<GatherResult> {
     assertRoutingKey(routingKey)
     const { expect, ...o } = normalizeGatherOptions(options, this.opts)
-    const encoded = this.encode(body)
-    return gather(this.rpc(), { ...o, routingKey }, encoded, expect)
-  }
-
-  /** Encodes a body, refusing one over maxMessageSize before anything is sent. */
-  private encode (body: unknown): Encoded {
-    return encode(body, this.opts.maxMessageSize)
+    const message = this.envelope.request(o.exchange, routingKey, body, uniqueId(), o.timeout, o.headers)
+    return gather(this.rpc(), { ...o, routingKey }, message, expect)
   }
 
   /** The RPC client, made on first use. */
   private rpc (): RpcClient {
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('request() after close')
-    this.rpcClient ??= new RpcClient(this.conn, this.publishing(), this.log)
+    this.rpcClient ??= new RpcClient(this.conn, this.envelope, this.publishing(), this.log)
     return this.rpcClient
   }
 
   consume (routingKey: string | string[], handler: MessageHandler, options: ConsumeOptions | undefined, thisArg: unknown): Consumer {
     const spec = normalizeConsumeArgs(routingKey, handler, options, this.opts)
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('consume() after close')
+    const named = spec.topology.exclusive ? undefined : spec.topology.queue
+    if (named !== undefined && this.consumedQueues.has(named)) throw new FST_AMQP_DUPLICATE_CONSUMER(named)
     const consumer = new WarrenConsumer({
       conn: this.consumeConn,
+      envelope: this.envelope,
       publisher: this.publisher,
       replies: this.replies,
       log: this.log,
       reopenDelay: this.opts.reconnectDelay,
       reopenDelayMax: this.opts.reconnectDelayMax,
       closeTimeout: this.opts.closeTimeout,
-      maxMessageSize: this.opts.maxMessageSize,
-      onStopped: (c) => this.consumers.delete(c)
+      onStopped: (c) => {
+        this.consumers.delete(c)
+        if (named !== undefined) this.consumedQueues.delete(named)
+      }
     }, spec, handler, thisArg)
     this.consumers.add(consumer)
+    if (named !== undefined) this.consumedQueues.add(named)
     if (this.consuming) {
       consumer.start().catch((err: Error) => this.log.error({ err, queue: consumer.queue }, 'amqp consumer could not start'))
     }
@@ -179,9 +186,10 @@ export class Warren {
     const consumers = [...this.consumers]
     const connected = this.state === 'connected' && this.conn.current !== undefined && this.consumeConn.current !== undefined
     const blocked = connected && this.conn.blocked
-    const running = consumers.filter((c) => c.running).length
+    const list = consumers.map((c) => c.health())
+    const running = list.filter((c) => c.running).length
     const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'
-    return { status, connected, blocked, consumers: { total: consumers.length, running }, buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0) }
+    return { status, connected, blocked, consumers: { total: consumers.length, running, list }, buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0) }
   }
 
   /** Cancels every consumer and waits for their handlers in flight. */

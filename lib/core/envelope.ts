@@ -1,0 +1,542 @@
+import type { ConsumeMessage, Options } from 'amqplib'
+import { decode, encode, JSON_TYPE } from './codec'
+import { FST_AMQP_HEADERS_TOO_LARGE, FST_AMQP_MESSAGE_TOO_LARGE, FST_AMQP_RPC_REMOTE_ERROR } from './errors'
+import { headerSizes, MAX_TABLE_BYTES, measureTable } from './headers'
+import { uniqueId } from './ids'
+import { topicMatches } from './topic'
+import type { ExchangeType, WarrenMessage } from './types'
+
+/*
+ * The message boundary. Every message the plugin sends is built here
+ * (properties, ids, timestamp, app id, content type, the x-warren-* headers)
+ * and checked here (body and header sizes, headers amqplib can encode) in
+ * seal(), before it enters any buffer. Every delivery becomes a `msg` here,
+ * in open(), which trusts nothing the producer could have set: the plugin's
+ * own headers count only on a message that really came back from one of the
+ * consumer's wait queues, and only once parsed and checked.
+ */
+
+/** @internal Headers fastify-warren sets on the copies it moves to a wait queue or the dead-letter queue. */
+export const HEADERS = {
+  /** Failed attempts so far. */
+  attempts: 'x-warren-attempts',
+  reason: 'x-warren-reason',
+  errorMessage: 'x-warren-error-message',
+  errorCode: 'x-warren-error-code',
+  /** The queue it failed in. */
+  queue: 'x-warren-queue',
+  /** Where it was first published: the handler sees these, not the wait queue's. */
+  exchange: 'x-warren-exchange',
+  routingKey: 'x-warren-routing-key',
+  failedAt: 'x-warren-failed-at',
+  /** What was cut from a copy so that it could be sent at all (comma-separated header names). */
+  trimmed: 'x-warren-trimmed'
+} as const
+
+/** @internal Header that marks a reply as the remote handler's error. */
+export const ERROR_HEADER = 'x-warren-error'
+
+/** RabbitMQ's direct reply-to pseudo-queue. */
+export const REPLY_TO = 'amq.rabbitmq.reply-to'
+
+/** Headers the broker or this plugin set about one hop (dead-lettering, retries, error replies), not carried to a pipeline's next stage. */
+const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-)/
+
+/** Room kept free in the header table for the publisher's own token header (see publisher.ts). */
+const TOKEN_ROOM = 64
+
+/** Room kept in a frame for the properties other than headers (ten short strings at most, and fixed fields). */
+const OTHER_PROPERTIES = 4096
+
+/** How much of an error message a copy carries in x-warren-error-message. */
+const ERROR_MESSAGE_MAX = 1000
+
+/**
+ * @internal
+ * On a confirm channel a mandatory message needs a message id: it is how a
+ * basic.return is matched to its publish, so every message built here for
+ * the confirm channel (publish, forward, copies) has one. Requests and
+ * replies, on plain channels, go without one.
+ */
+export type PublishProperties = Options.Publish & { messageId?: string }
+
+/** @internal Where an outgoing message was built. */
+export type OutgoingKind = 'publish' | 'request' | 'reply' | 'error-reply' | 'forward' | 'retry' | 'dead-letter'
+
+/** @internal A message ready to go: checked, with the bytes it holds while it waits. */
+export interface Outgoing {
+  kind: OutgoingKind
+  exchange: string
+  routingKey: string
+  content: Buffer
+  props: PublishProperties
+  /** Body plus encoded headers: what it costs a buffer to hold it. */
+  bytes: number
+}
+
+/** @internal What open() needs to know of the consumer a delivery came to. */
+export interface ConsumerView {
+  queue: string
+  exchange: string
+  exchangeType: ExchangeType
+  /** Its binding keys (patterns, for a topic exchange). */
+  routingKeys: string[]
+  /** Whether `name` is one of this consumer's wait queues. */
+  isWaitQueue: (name: string) => boolean
+}
+
+/** @internal A delivery, read: the handler's `msg`, and what the consumer needs to settle it. */
+export interface Delivery {
+  raw: ConsumeMessage
+  msg: WarrenMessage
+  /** The try number (1 unless it really came back from a wait queue). */
+  attempt: number
+  /** Where to reply, if it is a request. */
+  replyTo: string | undefined
+  correlationId: string | undefined
+  messageId: string | undefined
+  /** Set when the body did not decode: the handler must not see it. */
+  decodeError?: Error
+}
+
+/** @internal Why a message failed, as its copy records it. */
+export interface Failure {
+  reason: string
+  attempt: number
+  error: unknown
+}
+
+/** @internal */
+export interface EnvelopeOptions {
+  /** app_id of every message the plugin makes (the service's name). */
+  appId: string
+  /** The plugin's maxMessageSize. */
+  maxMessageSize: number
+  /** The broker's max_message_size, once the broker has refused a body for it. */
+  brokerMaxMessageSize: () => number | undefined
+  /** The negotiated frame size of the publishing connection. */
+  frameMax: () => number
+}
+
+/** @internal A hook that sees every outgoing message once it is built and checked. */
+export type OutgoingHook = (message: Outgoing) => void
+/** @internal A hook that sees every delivery once it is read, before its handler runs. */
+export type IncomingHook = (delivery: Delivery) => void
+
+/** @internal Seconds since the epoch: AMQP's timestamp. */
+function now (): number {
+  return Math.floor(Date.now() / 1000)
+}
+
+/**
+ * @internal
+ * An error's message and code, as strings, whatever was thrown: never
+ * throws, even for an object whose getters do.
+ */
+export function describeError (err: unknown): { message: string, code: string | undefined } {
+  let message: string
+  let code: string | undefined
+  try {
+    const m = (err as { message?: unknown } | null | undefined)?.message
+    message = typeof m === 'string' ? m : String(m ?? err)
+  } catch {
+    message = 'an error whose message could not be read'
+  }
+  try {
+    const c = (err as { code?: unknown } | null | undefined)?.code
+    code = c === undefined || c === null ? undefined : String(c)
+  } catch {
+    code = undefined
+  }
+  return { message, code }
+}
+
+/**
+ * @internal
+ * A plain Error standing for whatever was thrown, safe to log and to keep as
+ * a cause: a logger reading a hostile error's getters would throw too.
+ */
+export function safeError (err: unknown): Error {
+  const { message, code } = describeError(err)
+  const copy = new Error(message)
+  try {
+    const stack = (err as { stack?: unknown } | null | undefined)?.stack
+    if (typeof stack === 'string') copy.stack = stack
+  } catch {}
+  return code === undefined ? copy : Object.assign(copy, { code })
+}
+
+/** @internal Whether the handler marked its error as not worth another try (see `noRetry`). */
+export function isRetryable (err: unknown): boolean {
+  try {
+    return !(err !== null && typeof err === 'object' && (err as { retry?: unknown }).retry === false)
+  } catch {
+    return true
+  }
+}
+
+/** @internal An x-warren-attempts value, if it is one: a whole number of at least 1. */
+export function attemptsHeader (value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 ? value : undefined
+}
+
+/**
+ * @internal
+ * Whether a delivery came back from one of this consumer's wait queues, told
+ * from the delivery: the broker dead-letters it through the default exchange
+ * with the consumer's queue as routing key, and its newest x-death entry says
+ * it expired in a wait queue of this consumer.
+ */
+export function fromWaitQueue (raw: ConsumeMessage, view: ConsumerView): boolean {
+  if (raw.fields.exchange !== '' || raw.fields.routingKey !== view.queue) return false
+  const deaths: unknown = raw.properties.headers?.['x-death']
+  if (!Array.isArray(deaths) || deaths.length === 0) return false
+  const newest = deaths[0] as { reason?: unknown, queue?: unknown } | null
+  return newest !== null && typeof newest === 'object' && newest.reason === 'expired' &&
+    typeof newest.queue === 'string' && view.isWaitQueue(newest.queue)
+}
+
+/** Whether a message published with `routingKey` to the consumer's exchange would have reached its queue. */
+function couldRoute (view: ConsumerView, routingKey: string): boolean {
+  if (view.exchangeType === 'topic') return view.routingKeys.some((pattern) => topicMatches(pattern, routingKey))
+  if (view.exchangeType === 'direct') return view.routingKeys.includes(routingKey)
+  return true // fanout and headers exchanges do not route on the key
+}
+
+/**
+ * @internal
+ * Where a delivery was first published: its own exchange and routing key,
+ * unless it came back from a wait queue and its recorded origin is one the
+ * consumer's bindings would have routed.
+ */
+export function originOf (raw: ConsumeMessage, view: ConsumerView, returned: boolean): { exchange: string, routingKey: string } {
+  const own = { exchange: raw.fields.exchange, routingKey: raw.fields.routingKey }
+  if (!returned) return own
+  const h = raw.properties.headers ?? {}
+  const exchange: unknown = h[HEADERS.exchange]
+  const routingKey: unknown = h[HEADERS.routingKey]
+  if (typeof exchange !== 'string' || typeof routingKey !== 'string' || Buffer.byteLength(routingKey) > 255) return own
+  if (exchange === '') return routingKey === view.queue ? { exchange, routingKey } : own
+  if (exchange !== view.exchange || !couldRoute(view, routingKey)) return own
+  return { exchange, routingKey }
+}
+
+/** Application headers to carry to a pipeline's next stage: all but those about one hop. */
+function forwardHeaders (headers: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!headers) return undefined
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_HEADERS.test(name)))
+}
+
+/**
+ * The original's headers for a copy, without what the broker recorded of its
+ * trips through this consumer's wait queues: a dead-letter copy moved back to
+ * the queue later is then a fresh message, not one that seems to return from
+ * a wait queue. Dead-lettering elsewhere (another queue's) is kept.
+ */
+function copyHeaders (headers: Record<string, unknown> | undefined, view: ConsumerView): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...headers }
+  const deaths = copy['x-death']
+  if (Array.isArray(deaths)) {
+    const others = deaths.filter((d) => !(d !== null && typeof d === 'object' && typeof d.queue === 'string' && view.isWaitQueue(d.queue)))
+    if (others.length > 0) copy['x-death'] = others
+    else delete copy['x-death']
+  }
+  for (const which of ['first', 'last']) {
+    const queue = copy[`x-${which}-death-queue`]
+    if (typeof queue === 'string' && view.isWaitQueue(queue)) {
+      for (const field of ['queue', 'reason', 'exchange']) delete copy[`x-${which}-death-${field}`]
+    }
+  }
+  return copy
+}
+
+/**
+ * @internal
+ * Builds, checks and reads messages. One per plugin instance; its limits
+ * follow the connection (frame size) and what the broker has refused.
+ */
+export class Envelope {
+  /** Seen by every outgoing message once built and checked: where validation and tracing hang. */
+  readonly outgoingHooks: OutgoingHook[] = []
+  /** Seen by every delivery once read, before its handler. */
+  readonly incomingHooks: IncomingHook[] = []
+
+  constructor (private readonly opts: EnvelopeOptions) {}
+
+  /** The largest body that may be sent now, and whose limit that is. */
+  private bodyLimit (): { bytes: number, name: string } {
+    const broker = this.opts.brokerMaxMessageSize()
+    if (broker !== undefined && broker < this.opts.maxMessageSize) return { bytes: broker, name: 'the broker\'s max_message_size' }
+    return { bytes: this.opts.maxMessageSize, name: 'maxMessageSize' }
+  }
+
+  /** The most bytes of headers a message may carry: amqplib's encoding buffer, and the frame. */
+  maxHeaderBytes (): number {
+    return Math.min(MAX_TABLE_BYTES, this.opts.frameMax() - OTHER_PROPERTIES) - TOKEN_ROOM
+  }
+
+  /**
+   * The check every outgoing message passes, once: its body within the size
+   * limits, its headers encodable and within bounds. Throws a coded error
+   * naming what is wrong; nothing is sent then.
+   */
+  private seal (kind: OutgoingKind, exchange: string, routingKey: string, content: Buffer, props: PublishProperties, checkBody = true): Outgoing {
+    if (checkBody) {
+      const limit = this.bodyLimit()
+      if (content.length > limit.bytes) throw new FST_AMQP_MESSAGE_TOO_LARGE(content.length, limit.bytes, limit.name)
+    }
+    const headerBytes = props.headers === undefined ? 0 : this.headerBytes(props.headers)
+    const message: Outgoing = { kind, exchange, routingKey, content, props, bytes: content.length + headerBytes }
+    for (const hook of this.outgoingHooks) hook(message)
+    return message
+  }
+
+  /** The encoded size of `headers`; throws FST_AMQP_INVALID_HEADER or FST_AMQP_HEADERS_TOO_LARGE. */
+  headerBytes (headers: Record<string, unknown>): number {
+    const bytes = measureTable(headers)
+    const max = this.maxHeaderBytes()
+    if (bytes > max) {
+      const [largest] = headerSizes(headers)
+      throw Object.assign(new FST_AMQP_HEADERS_TOO_LARGE(bytes, max, largest[0]), { header: largest[0] })
+    }
+    return bytes
+  }
+
+  /** publish(): persistent and mandatory by default, with a message id. */
+  publish (exchange: string, routingKey: string, body: unknown, o: {
+    mandatory: boolean
+    persistent: boolean
+    headers: Record<string, unknown> | undefined
+    expiration: string | undefined
+    priority: number | undefined
+    messageId: string | undefined
+    correlationId: string | undefined
+    contentType: string | undefined
+  }): Outgoing {
+    const encoded = encode(body)
+    return this.seal('publish', exchange, routingKey, encoded.content, {
+      messageId: o.messageId ?? uniqueId(),
+      correlationId: o.correlationId,
+      contentType: o.contentType ?? encoded.contentType,
+      headers: o.headers,
+      persistent: o.persistent,
+      expiration: o.expiration,
+      priority: o.priority,
+      mandatory: o.mandatory,
+      timestamp: now(),
+      appId: this.opts.appId
+    })
+  }
+
+  /**
+   * A request over direct reply-to. No message id: the correlation id is its
+   * identity. It expires with its timeout, so one nobody took in time is
+   * dropped by the broker, not executed late.
+   */
+  request (exchange: string, routingKey: string, body: unknown, correlationId: string, timeout: number, headers: Record<string, unknown> | undefined): Outgoing {
+    const encoded = encode(body)
+    return this.seal('request', exchange, routingKey, encoded.content, {
+      correlationId,
+      replyTo: REPLY_TO,
+      contentType: encoded.contentType,
+      timestamp: now(),
+      headers,
+      expiration: String(timeout),
+      persistent: false,
+      mandatory: true,
+      appId: this.opts.appId
+    })
+  }
+
+  /**
+   * The reply to a request: its handler's result (undefined as null).
+   * Mandatory, so a reply_to that names no queue comes back and is logged.
+   * Throws what encoding or the checks throw: the caller sends an error reply.
+   */
+  reply (replyTo: string, correlationId: string | undefined, result: unknown): Outgoing {
+    const encoded = encode(result === undefined ? null : result)
+    return this.seal('reply', '', replyTo, encoded.content, {
+      correlationId,
+      contentType: encoded.contentType,
+      persistent: false,
+      mandatory: true,
+      timestamp: now(),
+      appId: this.opts.appId
+    })
+  }
+
+  /** An error reply: `{"error": {message, code}}` and the x-warren-error header. */
+  errorReply (replyTo: string, correlationId: string | undefined, err: unknown): Outgoing {
+    const { message, code } = describeError(err)
+    const error = { message: message.slice(0, ERROR_MESSAGE_MAX), code: code?.slice(0, 255) }
+    return this.seal('error-reply', '', replyTo, Buffer.from(JSON.stringify({ error })), {
+      correlationId,
+      contentType: JSON_TYPE,
+      headers: { [ERROR_HEADER]: error.code ?? 'Error' },
+      persistent: false,
+      mandatory: true,
+      timestamp: now(),
+      appId: this.opts.appId
+    })
+  }
+
+  /**
+   * A pipeline stage's result for the next stage: a new message id, the
+   * correlation id (or the incoming message id) carried on, and the
+   * application headers less those about one hop.
+   */
+  forward (delivery: Delivery, next: { exchange: string, routingKey: string }, result: unknown): Outgoing {
+    const encoded = encode(result)
+    return this.seal('forward', next.exchange, next.routingKey, encoded.content, {
+      messageId: uniqueId(),
+      correlationId: delivery.correlationId ?? delivery.messageId,
+      contentType: encoded.contentType,
+      headers: forwardHeaders(delivery.raw.properties.headers),
+      persistent: true,
+      mandatory: true,
+      timestamp: now(),
+      appId: this.opts.appId
+    })
+  }
+
+  /**
+   * The copy of a failed message that goes to a wait queue (tried again after
+   * `delay`) or to the dead-letter queue: the original's body and properties,
+   * with the failure in x-warren-* headers. user_id is dropped (the broker
+   * refuses one that is not the connection's user) and so is the original
+   * expiration. When the headers would be too large, what the plugin adds is
+   * shortened first, then the original's largest headers are dropped, and
+   * x-warren-trimmed names what was cut: a copy can always be sent.
+   */
+  copy (delivery: Delivery, view: ConsumerView, to: { queue: string, delay?: number }, failure: Failure): Outgoing {
+    const raw = delivery.raw
+    const p = raw.properties
+    const returned = fromWaitQueue(raw, view)
+    const where = originOf(raw, view, returned)
+    const { message, code } = describeError(failure.error)
+    const original = copyHeaders(p.headers, view)
+    // What an earlier copy of this message had to cut stays on record.
+    const cutBefore = returned ? original[HEADERS.trimmed] : undefined
+    for (const name of Object.values(HEADERS)) delete original[name]
+    const ours: Record<string, unknown> = {
+      [HEADERS.attempts]: failure.attempt,
+      [HEADERS.reason]: failure.reason,
+      [HEADERS.errorMessage]: message.slice(0, ERROR_MESSAGE_MAX),
+      [HEADERS.queue]: view.queue,
+      [HEADERS.exchange]: where.exchange,
+      [HEADERS.routingKey]: where.routingKey,
+      [HEADERS.failedAt]: new Date().toISOString()
+    }
+    if (code !== undefined) ours[HEADERS.errorCode] = code.slice(0, 255)
+    const headers = this.fitCopyHeaders(original, ours, typeof cutBefore === 'string' && cutBefore !== '' ? cutBefore.split(',') : [])
+    const wait = to.delay !== undefined
+    return this.seal(wait ? 'retry' : 'dead-letter', '', to.queue, raw.content, {
+      // The message id survives retries, so a consumer can deduplicate across them.
+      messageId: typeof p.messageId === 'string' ? p.messageId : uniqueId(),
+      correlationId: p.correlationId,
+      contentType: p.contentType,
+      contentEncoding: p.contentEncoding,
+      type: p.type,
+      appId: p.appId ?? this.opts.appId,
+      timestamp: p.timestamp,
+      priority: p.priority,
+      headers,
+      persistent: !wait || p.deliveryMode === 2,
+      expiration: wait ? String(to.delay) : undefined,
+      mandatory: true
+    }, false)
+  }
+
+  /** The original's headers and ours, cut down until they fit (see copy()). */
+  private fitCopyHeaders (original: Record<string, unknown>, ours: Record<string, unknown>, trimmed: string[]): Record<string, unknown> {
+    const max = this.maxHeaderBytes()
+    const attempt = (): Record<string, unknown> | undefined => {
+      const headers = { ...original, ...ours }
+      if (trimmed.length > 0) headers[HEADERS.trimmed] = trimmed.join(',').slice(0, 1000)
+      try {
+        return measureTable(headers) <= max ? headers : undefined
+      } catch {
+        return undefined // an original header even amqplib's decoder let through: trimmed below
+      }
+    }
+    let fitted = attempt()
+    if (fitted) return fitted
+    // First what the plugin adds: the error message shortened, then the optional fields gone.
+    ours[HEADERS.errorMessage] = String(ours[HEADERS.errorMessage]).slice(0, 100)
+    if (!trimmed.includes(HEADERS.errorMessage)) trimmed.push(HEADERS.errorMessage)
+    if ((fitted = attempt())) return fitted
+    for (const name of [HEADERS.failedAt, HEADERS.errorCode, HEADERS.errorMessage]) {
+      if (!(name in ours)) continue
+      delete ours[name]
+      if (!trimmed.includes(name)) trimmed.push(name)
+      if ((fitted = attempt())) return fitted
+    }
+    // Then the original's headers, largest first.
+    let sizes: Array<[string, number]>
+    try {
+      sizes = headerSizes(original)
+    } catch {
+      sizes = Object.keys(original).map((name) => [name, 0])
+    }
+    for (const [name] of sizes) {
+      delete original[name]
+      if (!trimmed.includes(name)) trimmed.push(name)
+      if ((fitted = attempt())) return fitted
+    }
+    return { ...ours, [HEADERS.trimmed]: trimmed.join(',').slice(0, 1000) }
+  }
+
+  /**
+   * Reads a delivery: decodes its body for its content type, works out its
+   * try number and where it was first published, and where to reply. The
+   * producer's word is taken for nothing the plugin acts on.
+   */
+  open (raw: ConsumeMessage, view: ConsumerView): Delivery {
+    const props = raw.properties
+    const returned = fromWaitQueue(raw, view)
+    const attempts = returned ? attemptsHeader(props.headers?.[HEADERS.attempts]) : undefined
+    const where = originOf(raw, view, returned)
+    let body: unknown
+    let decodeError: Error | undefined
+    try {
+      body = decode(raw.content, props.contentType, props.contentEncoding)
+    } catch (err) {
+      decodeError = err as Error
+    }
+    const attempt = attempts === undefined ? 1 : attempts + 1
+    const delivery: Delivery = {
+      raw,
+      msg: {
+        body,
+        content: raw.content,
+        routingKey: where.routingKey,
+        exchange: where.exchange,
+        headers: props.headers ?? {},
+        properties: props,
+        redelivered: raw.fields.redelivered,
+        attempt
+      },
+      attempt,
+      replyTo: typeof props.replyTo === 'string' && props.replyTo !== '' ? props.replyTo : undefined,
+      correlationId: typeof props.correlationId === 'string' ? props.correlationId : undefined,
+      messageId: typeof props.messageId === 'string' ? props.messageId : undefined,
+      decodeError
+    }
+    if (decodeError === undefined) for (const hook of this.incomingHooks) hook(delivery)
+    return delivery
+  }
+
+  /**
+   * The body of a reply to a request; throws FST_AMQP_RPC_REMOTE_ERROR (with
+   * `remote`) for an error reply and FST_AMQP_DECODE for one that does not decode.
+   */
+  openReply (raw: ConsumeMessage, routingKey: string): unknown {
+    const body = decode(raw.content, raw.properties.contentType, raw.properties.contentEncoding)
+    if (raw.properties.headers?.[ERROR_HEADER] === undefined) return body
+    const remote = (body as { error?: unknown } | null)?.error as { message?: unknown, code?: unknown } | undefined
+    const message = typeof remote?.message === 'string' ? remote.message : undefined
+    const code = typeof remote?.code === 'string' ? remote.code : undefined
+    const err = new FST_AMQP_RPC_REMOTE_ERROR(routingKey, message ?? 'unknown error')
+    throw Object.assign(err, { remote: { message, code } })
+  }
+}
