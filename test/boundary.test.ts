@@ -42,6 +42,7 @@ t.test('forged x-warren-attempts headers never loop or multiply: each message is
   await waitFor('the sentinel in the dead-letter queue', async () => (await depth(`${key}.dlq`)) >= failing.length + 1)
 
   const counts = tally(handled)
+  t.comment(`handled: ${failing.map((id) => `${id} ×${counts[id]}`).join(', ')}; each of the 100 good ×${[...new Set(Array.from({ length: 100 }, (_, i) => counts[`good ${i}`]))].join(' or ×')}`)
   t.equal(counts.normal, 3, 'the normal failing message is tried exactly 3 times')
   for (const id of failing.slice(1)) t.ok(counts[id] >= 1 && counts[id] <= 3, `${id} is tried ${counts[id]} times (1 to 3)`)
   for (let i = 0; i < 100; i++) t.equal(counts[`good ${i}`], 1, `good ${i} is handled exactly once`)
