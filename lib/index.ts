@@ -77,6 +77,7 @@ namespace fastifyWarren {
   export type MessageHandler<T = any, R = unknown> = types.MessageHandler<T, R>
   export type Consumer = types.Consumer
   export type Health = types.Health
+  export type ConsumerHealth = types.ConsumerHealth
   export type Amqp = types.Amqp
   /** Every error constructor, by code: `err instanceof errors.FST_AMQP_RPC_TIMEOUT`. */
   export const errors = allErrors

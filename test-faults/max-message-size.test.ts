@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { admin, build, outcome, rabbitmqctl, uniqueName } from '../test/helpers'
+import { admin, build, outcome, rabbitmqctl, uniqueName, waitFor } from '../test/helpers'
 
 /*
  * Lowers the broker's max_message_size below the plugin's maxMessageSize,
@@ -70,4 +70,23 @@ t.test('a body the broker refuses (its max_message_size is below maxMessageSize)
   const after = await Promise.all(Array.from({ length: 20 }, (_, n) => outcome(publish({ n }), 10000)))
   t.same(new Set(after), new Set(['resolved']), 'publishing goes on: 20 more confirmed')
   t.equal(await outcome(publish(Buffer.alloc(MiB - 100)), 10000), 'resolved', 'a body under the broker\'s limit still goes')
+})
+
+t.test('a pipeline stage whose result the broker refuses for its size sends the message to the dead-letter queue without running the stage again', async (t) => {
+  t.teardown(restore)
+  await limitTo(MiB)
+  const key = uniqueName(t)
+  const next = uniqueName(t, 'next')
+  const { ch, queues, take } = await admin(t)
+  queues.push(key, next)
+  await ch.assertQueue(next, { durable: false })
+  const app = await build(t, { reconnectDelay: 50, reconnectDelayMax: 200 }, { ready: false })
+  let runs = 0
+  app.amqp.consume(key, async () => { runs++; return Buffer.alloc(2 * MiB) }, { next: { exchange: '', routingKey: next }, retry: { attempts: 3, delay: 50 } })
+  await app.ready()
+  await app.amqp.publish(key, { n: 1 })
+  const dead = await waitFor('the message in the dead-letter queue', () => take(`${key}.dlq`))
+  t.equal(dead.properties.headers?.['x-warren-reason'], 'unencodable-result')
+  t.match(dead.properties.headers?.['x-warren-error-code'], 'FST_AMQP_MESSAGE_TOO_LARGE')
+  t.equal(runs, 1, 'the stage ran once')
 })

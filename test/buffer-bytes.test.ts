@@ -48,6 +48,24 @@ t.test('while disconnected, 20,000 publishes of 64 KB: those past publishBufferB
   t.equal((await ch.checkQueue(key)).messageCount, waiting, 'and is in the queue')
 })
 
+t.test('one message larger than publishBufferBytes may still wait in an empty buffer; a second one is refused', async (t) => {
+  const p = await proxy(t)
+  const key = uniqueName(t)
+  const { ch, queues } = await admin(t)
+  queues.push(key)
+  await ch.assertQueue(key, { durable: false })
+  const app = await build(t, { url: p.url, reconnectDelay: 20, reconnectDelayMax: 100, publishBufferBytes: 1000 })
+  p.refuse()
+  p.cut()
+  await waitFor('the app to see the connection gone', () => app.amqp.health().status === 'down')
+  const first = app.amqp.publish(key, Buffer.alloc(5000), { exchange: '' })
+  await t.rejects(app.amqp.publish(key, Buffer.alloc(10), { exchange: '' }), { code: 'FST_AMQP_BUFFER_FULL' })
+  t.equal(app.amqp.health().buffered, 1)
+  p.accept()
+  await first
+  t.equal((await ch.checkQueue(key)).messageCount, 1, 'the large one went out once the connection was back')
+})
+
 t.test('publishBufferBytes is validated, and 0 refuses every publish while disconnected, as publishBuffer 0 does', async (t) => {
   await t.rejects(build(t, { publishBufferBytes: -1 }), { code: 'FST_AMQP_INVALID_OPTION' })
   const p = await proxy(t)

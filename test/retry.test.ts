@@ -286,6 +286,8 @@ t.test('a failed message whose copy the dead-letter queue refuses stays unacked 
   const refused = () => lines.filter((l) => l.includes('could not be moved; trying again')).length
   await waitFor('the copy to be refused four times', () => refused() >= 4)
   t.equal(runs, 1, `the handler ran once, while the copy was refused ${refused()} times`)
+  t.equal(app.amqp.health().status, 'degraded', 'health() is degraded meanwhile')
+  t.match(app.amqp.health().consumers.list, [{ queue: key, running: true, reason: /cannot be moved/, error: { code: 'FST_AMQP_PUBLISH_NACKED' } }], 'and says which consumer cannot move its failed messages, and why')
   await rabbitmqctl('clear_policy', policy)
   const dead = await waitFor('the copy in the dead-letter queue once it takes it', () => take(`${key}.dlq`))
   t.match(dead.properties.headers, { 'x-warren-reason': 'handler-failed' })

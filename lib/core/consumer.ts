@@ -3,7 +3,7 @@ import { Backoff } from './backoff'
 import { isOpen, ManagedChannel } from './channel'
 import type { NormalizedConsume } from './call-options'
 import type { Connection } from './connection'
-import { describeError, isRetryable, safeError, type ConsumerView, type Delivery, type Envelope, type Outgoing } from './envelope'
+import { describeError, HEADERS, isRetryable, safeError, type ConsumerView, type Delivery, type Envelope, type Failure, type Outgoing } from './envelope'
 import { FST_AMQP_CLOSED, FST_AMQP_HANDLER_FAILED } from './errors'
 import { FailureQueues } from './failure-queues'
 import { InFlight } from './in-flight'
@@ -37,6 +37,9 @@ const CANCEL_WAIT = 5000
 /** Deliveries settled (acked, requeued or rejected): the safety net leaves them alone. */
 const settled = new WeakSet<ConsumeMessage>()
 
+/** Errors a copy will meet again on every try: the message is rejected instead of tried for ever. */
+const PERMANENT = new Set(['FST_AMQP_ENCODE', 'FST_AMQP_INVALID_HEADER', 'FST_AMQP_HEADERS_TOO_LARGE', 'FST_AMQP_MESSAGE_TOO_LARGE'])
+
 /**
  * @internal
  * One consumer on its own channel (so its prefetch, and any channel error, are its own).
@@ -52,6 +55,9 @@ export class WarrenConsumer implements Consumer {
   private consumerTag: string | undefined
   /** Why the last setup failed, until one succeeds. */
   private lastError: Error | undefined
+  /** Failed messages whose copy cannot be moved now, and the last error moving one. */
+  private stuck = 0
+  private moveError: Error | undefined
   /** Pauses between attempts to move a failed message, cut short when the consumer stops. */
   private readonly pauses = new Set<() => void>()
   private readonly inFlight = new InFlight()
@@ -103,9 +109,16 @@ export class WarrenConsumer implements Consumer {
     return !this.stopping && this.channel.current !== undefined
   }
 
-  /** Its queue, whether it receives, and if not, why. */
+  /**
+   * Its queue, whether it receives, and if not, why. A consumer that runs
+   * but cannot move failed messages to their wait or dead-letter queue says
+   * so too: those messages hold its prefetch until they can be moved.
+   */
   health (): ConsumerHealth {
-    if (this.running) return { queue: this.queue, running: true }
+    if (this.running) {
+      if (this.stuck === 0 || this.moveError === undefined) return { queue: this.queue, running: true }
+      return { queue: this.queue, running: true, reason: `${this.stuck} failed message(s) cannot be moved to their wait or dead-letter queue; trying again`, error: describeError(this.moveError) }
+    }
     const reason = this.stopping
       ? 'cancelled'
       : this.lastError !== undefined
@@ -217,7 +230,9 @@ export class WarrenConsumer implements Consumer {
     try {
       await this.ctx.publisher.publish(message)
     } catch (err) {
-      return this.fail(ch, delivery, err, 'forward-failed')
+      // A result the broker refuses for its size would be refused on every try.
+      const tooLarge = (err as { code?: unknown }).code === 'FST_AMQP_MESSAGE_TOO_LARGE'
+      return this.fail(ch, delivery, err, tooLarge ? 'unencodable-result' : 'forward-failed')
     }
     this.settle(ch, delivery.raw, 'ack')
   }
@@ -244,34 +259,63 @@ export class WarrenConsumer implements Consumer {
       return
     }
     const delay = step.to === 'wait' ? step.delay : undefined
-    const backoff = new Backoff(this.ctx.reopenDelay, this.ctx.reopenDelayMax)
-    for (;;) {
-      let to: string | undefined
-      try {
-        to = step.to === 'wait' ? await this.failures.waitQueue(step.level) : await this.failures.deadLetterQueue()
-        await this.ctx.publisher.publish(this.ctx.envelope.copy(delivery, this.view, { queue: to, delay }, { reason, attempt, error: err }))
-        break
-      } catch (moveErr) {
-        if (!isOpen(ch)) return
-        if (to !== undefined && (moveErr as { code?: unknown }).code === 'FST_AMQP_UNROUTABLE') {
-          // Its wait or dead-letter queue was deleted: declared again on the next try.
-          this.failures.forget(to)
-        }
-        if (this.stopping) {
-          this.log.warn({ ...details, err: moveErr, to }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
-          return
-        }
-        // The message stays unacked and the copy is tried again, later and
-        // later: a queue that refuses copies (a length limit, an alarm) costs
-        // neither a tight loop nor another run of the handler.
-        const retryIn = backoff.next()
-        this.log.error({ ...details, err: moveErr, to, retryIn }, 'amqp failed message could not be moved; trying again')
-        await this.pause(retryIn)
-      }
-    }
+    const moved = await this.move(ch, delivery, step.to === 'wait' ? step.level : 0, delay, { reason, attempt, error: err }, details)
+    if (moved === undefined) return
     this.settle(ch, raw, 'ack')
-    if (step.to === 'wait') this.log.warn({ ...details, retryIn: delay }, 'amqp handler failed; the message will be tried again')
-    else this.log.error({ ...details, deadLetter: t.deadLetter }, 'amqp message moved to the dead-letter queue')
+    const trimmed = moved.props.headers?.[HEADERS.trimmed]
+    const more = trimmed === undefined ? {} : { trimmed }
+    if (step.to === 'wait') this.log.warn({ ...details, ...more, retryIn: delay }, 'amqp handler failed; the message will be tried again')
+    else this.log.error({ ...details, ...more, deadLetter: t.deadLetter }, 'amqp message moved to the dead-letter queue')
+  }
+
+  /**
+   * Publishes the copy of a failed message to its wait queue (`level` ≥ 1)
+   * or dead-letter queue (0), confirmed, trying again with backoff while the
+   * queue refuses it; resolves with the copy once moved, or undefined when
+   * the message was not moved (its channel closed, the consumer stopped, or
+   * the copy can never be sent: then the message is rejected).
+   */
+  private async move (ch: Channel, delivery: Delivery, level: number, delay: number | undefined, failure: Failure, details: object): Promise<Outgoing | undefined> {
+    const backoff = new Backoff(this.ctx.reopenDelay, this.ctx.reopenDelayMax)
+    let counted = false
+    try {
+      for (;;) {
+        let to: string | undefined
+        try {
+          to = level > 0 ? await this.failures.waitQueue(level) : await this.failures.deadLetterQueue()
+          const copy = this.ctx.envelope.copy(delivery, this.view, { queue: to, delay }, failure)
+          await this.ctx.publisher.publish(copy)
+          return copy
+        } catch (moveErr) {
+          if (!isOpen(ch)) return undefined
+          const code = (moveErr as { code?: unknown }).code
+          if (typeof code === 'string' && PERMANENT.has(code)) {
+            this.settle(ch, delivery.raw, 'reject')
+            this.log.error({ ...details, err: moveErr, to }, 'amqp failed message can never be copied to its wait or dead-letter queue; rejected (dropped, unless the queue has its own x-dead-letter-exchange)')
+            return undefined
+          }
+          // Its wait or dead-letter queue was deleted: declared again on the next try.
+          if (to !== undefined && code === 'FST_AMQP_UNROUTABLE') this.failures.forget(to)
+          if (this.stopping) {
+            this.log.warn({ ...details, err: moveErr, to }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
+            return undefined
+          }
+          if (!counted) {
+            counted = true
+            this.stuck++
+          }
+          this.moveError = moveErr as Error
+          // The message stays unacked and the copy is tried again, later and
+          // later: a queue that refuses copies (a length limit, an alarm) costs
+          // neither a tight loop nor another run of the handler.
+          const retryIn = backoff.next()
+          this.log.error({ ...details, err: moveErr, to, retryIn }, 'amqp failed message could not be moved; trying again')
+          await this.pause(retryIn)
+        }
+      }
+    } finally {
+      if (counted && --this.stuck === 0) this.moveError = undefined
+    }
   }
 
   /** Waits `ms`, or less if the consumer starts stopping meanwhile. */

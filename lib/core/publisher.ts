@@ -126,7 +126,7 @@ export class Publisher {
     this.exchanges = new KnownExchanges(opts.knownExchanges, {
       conn,
       waitForChannel: (timeout) => this.channel.waitForChannel(timeout),
-      refuseNow: () => this.opts.bufferSize === 0 ? this.later(this.waitError(0)) : undefined
+      refuseNow: () => this.opts.bufferSize === 0 || this.opts.bufferBytes === 0 ? this.later(this.waitError(0)) : undefined
     })
     this.confirm = opts.confirm ?? true
     this.channel = new ManagedChannel<Channel>(conn, {
@@ -223,6 +223,12 @@ export class Publisher {
    * encode fails alone, here, and the channel goes on.
    */
   private send (ch: Channel, job: Job): boolean {
+    // A body held since before the broker's limit was learnt would close the channel again.
+    const brokerMax = this.conn.brokerMaxMessageSize
+    if (brokerMax !== undefined && job.size > brokerMax) {
+      this.fail(job, new FST_AMQP_MESSAGE_TOO_LARGE(job.size, brokerMax, 'the broker\'s max_message_size'))
+      return true
+    }
     let room: boolean
     try {
       if (!this.confirm) {
@@ -306,7 +312,8 @@ export class Publisher {
     const off = none && (this.conn.current === undefined || this.conn.blocked)
     const limit = none ? SETUP_HOLD : bufferSize
     if (off) return this.fail(job, this.later(this.waitError(0)))
-    if (this.buffer.length >= limit || (!none && this.heldBytes + job.bytes > bufferBytes)) {
+    // The byte bound counts what already waits: one message, however large (up to maxMessageSize), may always wait.
+    if (this.buffer.length >= limit || (!none && this.buffer.length > 0 && this.heldBytes + job.bytes > bufferBytes)) {
       return this.fail(job, this.later(new FST_AMQP_BUFFER_FULL(this.buffer.length, this.heldBytes)))
     }
     this.buffer.push(job)

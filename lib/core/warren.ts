@@ -27,7 +27,7 @@ export class Warren {
   private readonly conn: Connection
   private readonly consumeConn: Connection
   private readonly publisher: Publisher
-  /** Replies to requests: a plain channel (direct reply-to replies are at most once; see reply.ts). */
+  /** Replies to requests: a plain channel (direct reply-to replies are at most once, whatever we do). */
   private readonly replies: Publisher
   private rpcClient: RpcClient | undefined
   private readonly consumers = new Set<WarrenConsumer>()
@@ -188,7 +188,8 @@ export class Warren {
     const blocked = connected && this.conn.blocked
     const list = consumers.map((c) => c.health())
     const running = list.filter((c) => c.running).length
-    const status = !connected ? 'down' : blocked || running < consumers.length ? 'degraded' : 'ok'
+    const stuck = list.some((c) => c.error !== undefined)
+    const status = !connected ? 'down' : blocked || stuck || running < consumers.length ? 'degraded' : 'ok'
     return { status, connected, blocked, consumers: { total: consumers.length, running, list }, buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0) }
   }
 
