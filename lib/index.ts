@@ -1,3 +1,5 @@
+// First: guards amqplib's header decoder before amqplib loads (see amqplib-guard.ts).
+import { decodeGuarded } from './core/amqplib-guard'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Warren } from './core/warren'
@@ -26,6 +28,7 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
     log.warn({ connectTimeout: opts.connectTimeout, pluginTimeout }, 'connectTimeout is not below Fastify\'s pluginTimeout: a slow broker fails boot with FST_ERR_PLUGIN_TIMEOUT instead of FST_AMQP_CONNECT_TIMEOUT')
   }
   const core = new Warren(opts, log)
+  if (!decodeGuarded) warnUnguarded(log)
 
   // One facade per Fastify instance, so a consumer's handler runs with `this`
   // set to the (encapsulated) instance that registered it.
@@ -55,6 +58,14 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
   app.addHook('onClose', () => core.close())
 
   await core.connect()
+}
+
+let warned = false
+/** Once per process: amqplib was loaded before fastify-warren, so its header decoder is not guarded. */
+function warnUnguarded (log: { warn: (o: object, m: string) => void }): void {
+  if (warned) return
+  warned = true
+  log.warn({}, 'amqp: amqplib was loaded before fastify-warren, so a message whose headers nest too deep to decode closes the consuming connection instead of going to the dead-letter queue; import fastify-warren first')
 }
 
 fp(fastifyWarren, { fastify: '5.x', name: 'fastify-warren' })

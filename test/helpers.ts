@@ -286,3 +286,94 @@ export function amqplibTableSize (headers: Record<string, unknown>): number {
   const codec = require(join(dirname(require.resolve('amqplib')), 'lib', 'codec.js')) as { encodeTable: (b: Buffer, v: unknown, o: number) => number }
   return codec.encodeTable(Buffer.alloc(1 << 20), headers, 0)
 }
+
+/** Properties for rawPublish(), given as the bytes that go on the wire. */
+export interface RawProperties {
+  contentType?: string
+  /** A header table's bytes (without its 4-byte length). */
+  headers?: Buffer
+  messageId?: Buffer
+  correlationId?: Buffer
+  replyTo?: Buffer
+  type?: Buffer
+  appId?: Buffer
+  timestamp?: bigint
+}
+
+/**
+ * Publishes a message built byte by byte, as a foreign client could send it
+ * (invalid UTF-8 in a property, a timestamp past 2^53, a header table amqplib
+ * cannot encode), on a connection of its own, to the default exchange.
+ */
+export async function rawPublish (t: TestLike, queue: string, props: RawProperties, body: Buffer): Promise<void> {
+  const model = await amqplib.connect(AMQP_URL)
+  t.teardown(() => model.close().catch(() => {}))
+  const ch = await model.createConfirmChannel()
+  const lib = join(dirname(require.resolve('amqplib')), 'lib')
+  const defs = require(join(lib, 'defs.js')) as { encodeMethod: (id: number, channel: number, fields: object) => Buffer, BasicPublish: number }
+  const channel = (ch as unknown as { ch: number }).ch
+  const conn = (model as unknown as { connection: { sendBytes: (b: Buffer) => void } }).connection
+  const short = (b: Buffer) => Buffer.concat([Buffer.from([b.length]), b])
+  const parts: Buffer[] = []
+  let flags = 0
+  if (props.contentType !== undefined) { flags |= 0x8000; parts.push(short(Buffer.from(props.contentType))) }
+  if (props.headers !== undefined) {
+    flags |= 0x2000
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(props.headers.length)
+    parts.push(len, props.headers)
+  }
+  if (props.correlationId !== undefined) { flags |= 0x0400; parts.push(short(props.correlationId)) }
+  if (props.replyTo !== undefined) { flags |= 0x0200; parts.push(short(props.replyTo)) }
+  if (props.messageId !== undefined) { flags |= 0x0080; parts.push(short(props.messageId)) }
+  if (props.timestamp !== undefined) {
+    flags |= 0x0040
+    const ts = Buffer.alloc(8)
+    ts.writeBigUInt64BE(props.timestamp)
+    parts.push(ts)
+  }
+  if (props.type !== undefined) { flags |= 0x0020; parts.push(short(props.type)) }
+  if (props.appId !== undefined) { flags |= 0x0008; parts.push(short(props.appId)) }
+  const head = Buffer.alloc(14)
+  head.writeUInt16BE(60, 0) // class basic
+  head.writeUInt16BE(0, 2) // weight
+  head.writeBigUInt64BE(BigInt(body.length), 4)
+  head.writeUInt16BE(flags, 12)
+  const frame = (type: number, payload: Buffer) => {
+    const f = Buffer.alloc(7 + payload.length + 1)
+    f.writeUInt8(type, 0)
+    f.writeUInt16BE(channel, 1)
+    f.writeUInt32BE(payload.length, 3)
+    payload.copy(f, 7)
+    f.writeUInt8(0xce, 7 + payload.length)
+    return f
+  }
+  conn.sendBytes(Buffer.concat([
+    defs.encodeMethod(defs.BasicPublish, channel, { exchange: '', routingKey: queue, mandatory: false, immediate: false, ticket: 0 }),
+    frame(2, Buffer.concat([head, ...parts])),
+    frame(3, body)
+  ]))
+  // A channel method after it: answered only once the broker has taken the publish.
+  await ch.checkQueue(queue)
+}
+
+/** A header table (without its length) holding one array nested `depth` deep: more than amqplib's recursive decoder survives. */
+export function deeplyNestedTable (depth: number): Buffer {
+  const key = Buffer.from([4, ...Buffer.from('deep')])
+  const arrays = Buffer.alloc(5 * depth)
+  for (let i = 0; i < depth; i++) {
+    arrays.write('A', 5 * i)
+    arrays.writeUInt32BE(5 * (depth - 1 - i), 5 * i + 1)
+  }
+  return Buffer.concat([key, arrays])
+}
+
+/** A header table (without its length) of `n` boolean headers: encodable by no stock amqplib past about 6,500 of them. */
+export function manyHeadersTable (n: number): Buffer {
+  const parts: Buffer[] = []
+  for (let i = 0; i < n; i++) {
+    const key = Buffer.from(`k${i}`)
+    parts.push(Buffer.from([key.length]), key, Buffer.from(['t'.charCodeAt(0), 1]))
+  }
+  return Buffer.concat(parts)
+}

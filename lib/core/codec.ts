@@ -31,7 +31,14 @@ function encodeBody (body: unknown): Encoded {
   try {
     json = JSON.stringify(body)
   } catch (err) {
-    throw new FST_AMQP_ENCODE((err as Error).message, { cause: err })
+    // Whatever a toJSON or a Proxy threw (null included) becomes a coded error.
+    let why: string
+    try {
+      why = String((err as { message?: unknown } | null)?.message ?? err)
+    } catch {
+      why = 'an error that could not be read'
+    }
+    throw new FST_AMQP_ENCODE(why, { cause: err })
   }
   if (json === undefined) {
     throw new FST_AMQP_ENCODE(`${typeof body} is not JSON-serialisable`)

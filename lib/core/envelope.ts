@@ -1,6 +1,6 @@
 import type { ConsumeMessage, Options } from 'amqplib'
 import { decode, encode, JSON_TYPE } from './codec'
-import { FST_AMQP_HEADERS_TOO_LARGE, FST_AMQP_MESSAGE_TOO_LARGE, FST_AMQP_RPC_REMOTE_ERROR } from './errors'
+import { FST_AMQP_DECODE, FST_AMQP_HEADERS_TOO_LARGE, FST_AMQP_INVALID_HEADER, FST_AMQP_MESSAGE_TOO_LARGE, FST_AMQP_RPC_REMOTE_ERROR } from './errors'
 import { headerSizes, MAX_TABLE_BYTES, measureTable } from './headers'
 import { uniqueId } from './ids'
 import { topicMatches } from './topic'
@@ -42,6 +42,23 @@ export const REPLY_TO = 'amq.rabbitmq.reply-to'
 /** Headers the broker or this plugin set about one hop (dead-lettering, retries, error replies), not carried to a pipeline's next stage. */
 const HOP_HEADERS = /^x-(death|first-death-|last-death-|warren-)/
 
+/** The broker's dead-lettering headers. */
+const DEATH_HEADERS = /^x-(death|first-death-|last-death-)/
+
+/**
+ * @internal
+ * The header the publisher adds to tell apart two returns of messages with
+ * the same id. It is the publisher's alone: removed from whatever else builds
+ * a message, so nobody can make a return look like another publish's.
+ */
+export const TOKEN_HEADER = 'x-warren-publish'
+
+/** @internal Where the guard (amqplib-guard.ts) puts headers amqplib could not decode. */
+export const UNDECODABLE_HEADERS = 'x-warren-undecodable-headers'
+
+/** The prefix of direct reply-to addresses: RabbitMQ returns a mandatory message sent to one even when it is delivered. */
+const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to'
+
 /** Room kept free in the header table for the publisher's own token header (see publisher.ts). */
 const TOKEN_ROOM = 64
 
@@ -50,6 +67,9 @@ const OTHER_PROPERTIES = 4096
 
 /** How much of an error message a copy carries in x-warren-error-message. */
 const ERROR_MESSAGE_MAX = 1000
+
+/** The most characters x-warren-trimmed lists. */
+const TRIMMED_MAX = 1000
 
 /**
  * @internal
@@ -175,6 +195,54 @@ export function isRetryable (err: unknown): boolean {
   }
 }
 
+/** The names in `names`, comma-separated, at most TRIMMED_MAX characters (then how many more). */
+function listOf (names: string[]): string {
+  let list = ''
+  for (let i = 0; i < names.length; i++) {
+    const next = list === '' ? names[i] : `${list},${names[i]}`
+    if (next.length > TRIMMED_MAX - 16) return `${list},…+${names.length - i}`
+    list = next
+  }
+  return list
+}
+
+/** @internal `value` if it is a string AMQP can carry as a short string (at most 255 bytes), else undefined. */
+export function shortString (value: unknown): string | undefined {
+  return typeof value === 'string' && (value.length <= 85 || Buffer.byteLength(value) <= 255) ? value : undefined
+}
+
+/**
+ * @internal
+ * A delivery's headers as a plain object of its own keys. amqplib decodes a
+ * header named `__proto__` into the object's prototype, which would make
+ * forged values look like headers: such a header becomes an ordinary key.
+ */
+export function ownHeaders (headers: Record<string, unknown> | undefined): Record<string, any> {
+  if (headers === undefined || headers === null) return {}
+  const proto = Object.getPrototypeOf(headers)
+  if (proto === Object.prototype) return headers
+  const own: Record<string, unknown> = {}
+  for (const key of Object.keys(headers)) own[key] = headers[key]
+  if (proto !== null) Object.defineProperty(own, '__proto__', { value: proto, enumerable: true, writable: true, configurable: true })
+  return own
+}
+
+/**
+ * Outgoing headers as a plain object the caller can no longer change, the
+ * publisher's token and undefined values left out, the `__proto__` key kept
+ * as a key.
+ */
+function snapshot (headers: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {}
+  for (const key in headers) {
+    const value = headers[key]
+    if (value === undefined || key === TOKEN_HEADER) continue
+    if (key === '__proto__') Object.defineProperty(copy, key, { value, enumerable: true, writable: true, configurable: true })
+    else copy[key] = value
+  }
+  return copy
+}
+
 /** @internal An x-warren-attempts value, if it is one: a whole number of at least 1. */
 export function attemptsHeader (value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 ? value : undefined
@@ -189,11 +257,12 @@ export function attemptsHeader (value: unknown): number | undefined {
  */
 export function fromWaitQueue (raw: ConsumeMessage, view: ConsumerView): boolean {
   if (raw.fields.exchange !== '' || raw.fields.routingKey !== view.queue) return false
-  const deaths: unknown = raw.properties.headers?.['x-death']
+  const headers = raw.properties.headers
+  const deaths: unknown = headers && Object.hasOwn(headers, 'x-death') ? headers['x-death'] : undefined
   if (!Array.isArray(deaths) || deaths.length === 0) return false
   const newest = deaths[0] as { reason?: unknown, queue?: unknown } | null
-  return newest !== null && typeof newest === 'object' && newest.reason === 'expired' &&
-    typeof newest.queue === 'string' && view.isWaitQueue(newest.queue)
+  return newest !== null && typeof newest === 'object' && Object.hasOwn(newest, 'reason') && Object.hasOwn(newest, 'queue') &&
+    newest.reason === 'expired' && typeof newest.queue === 'string' && view.isWaitQueue(newest.queue)
 }
 
 /** Whether a message published with `routingKey` to the consumer's exchange would have reached its queue. */
@@ -212,7 +281,7 @@ function couldRoute (view: ConsumerView, routingKey: string): boolean {
 export function originOf (raw: ConsumeMessage, view: ConsumerView, returned: boolean): { exchange: string, routingKey: string } {
   const own = { exchange: raw.fields.exchange, routingKey: raw.fields.routingKey }
   if (!returned) return own
-  const h = raw.properties.headers ?? {}
+  const h = ownHeaders(raw.properties.headers)
   const exchange: unknown = h[HEADERS.exchange]
   const routingKey: unknown = h[HEADERS.routingKey]
   if (typeof exchange !== 'string' || typeof routingKey !== 'string' || Buffer.byteLength(routingKey) > 255) return own
@@ -228,24 +297,19 @@ function forwardHeaders (headers: Record<string, unknown> | undefined): Record<s
 }
 
 /**
- * The original's headers for a copy, without what the broker recorded of its
- * trips through this consumer's wait queues: a dead-letter copy moved back to
- * the queue later is then a fresh message, not one that seems to return from
- * a wait queue. Dead-lettering elsewhere (another queue's) is kept.
+ * The original's headers for a copy: all but the plugin's own (a copy gets
+ * fresh ones) and the broker's dead-lettering records. Those go because the
+ * copy is a new message: a dead-letter copy moved back to its queue later is
+ * then a fresh first attempt, not one that seems to return from a wait
+ * queue; and because RabbitMQ 3.10 crashes a queue that dead-letters a
+ * message whose x-death it did not write itself, losing what waits in it.
  */
-function copyHeaders (headers: Record<string, unknown> | undefined, view: ConsumerView): Record<string, unknown> {
-  const copy: Record<string, unknown> = { ...headers }
-  const deaths = copy['x-death']
-  if (Array.isArray(deaths)) {
-    const others = deaths.filter((d) => !(d !== null && typeof d === 'object' && typeof d.queue === 'string' && view.isWaitQueue(d.queue)))
-    if (others.length > 0) copy['x-death'] = others
-    else delete copy['x-death']
-  }
-  for (const which of ['first', 'last']) {
-    const queue = copy[`x-${which}-death-queue`]
-    if (typeof queue === 'string' && view.isWaitQueue(queue)) {
-      for (const field of ['queue', 'reason', 'exchange']) delete copy[`x-${which}-death-${field}`]
-    }
+function copyHeaders (headers: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {}
+  for (const key of Object.keys(headers)) {
+    if (DEATH_HEADERS.test(key) || key.startsWith('x-warren-')) continue
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: headers[key], enumerable: true, writable: true, configurable: true })
+    else copy[key] = headers[key]
   }
   return copy
 }
@@ -285,10 +349,21 @@ export class Envelope {
       const limit = this.bodyLimit()
       if (content.length > limit.bytes) throw new FST_AMQP_MESSAGE_TOO_LARGE(content.length, limit.bytes, limit.name)
     }
+    if (props.headers !== undefined) props.headers = this.snapshotHeaders(props.headers)
     const headerBytes = props.headers === undefined ? 0 : this.headerBytes(props.headers)
     const message: Outgoing = { kind, exchange, routingKey, content, props, bytes: content.length + headerBytes }
     for (const hook of this.outgoingHooks) hook(message)
     return message
+  }
+
+  /** snapshot(), with whatever reading the headers throws turned into FST_AMQP_INVALID_HEADER. */
+  private snapshotHeaders (headers: Record<string, unknown>): Record<string, unknown> {
+    try {
+      return snapshot(headers)
+    } catch (err) {
+      measureTable(headers) // throws the coded error naming the header, if reading throws again
+      throw Object.assign(new FST_AMQP_INVALID_HEADER('', `reading the headers threw: ${describeError(err).message}`), { header: '' })
+    }
   }
 
   /** The encoded size of `headers`; throws FST_AMQP_INVALID_HEADER or FST_AMQP_HEADERS_TOO_LARGE. */
@@ -350,8 +425,10 @@ export class Envelope {
 
   /**
    * The reply to a request: its handler's result (undefined as null).
-   * Mandatory, so a reply_to that names no queue comes back and is logged.
-   * Throws what encoding or the checks throw: the caller sends an error reply.
+   * Mandatory unless it goes to a direct reply-to address (which RabbitMQ
+   * returns even when it delivers it), so a reply_to that names no queue
+   * comes back and is logged. Throws what encoding or the checks throw: the
+   * caller sends an error reply.
    */
   reply (replyTo: string, correlationId: string | undefined, result: unknown): Outgoing {
     const encoded = encode(result === undefined ? null : result)
@@ -359,7 +436,7 @@ export class Envelope {
       correlationId,
       contentType: encoded.contentType,
       persistent: false,
-      mandatory: true,
+      mandatory: !replyTo.startsWith(DIRECT_REPLY_TO),
       timestamp: now(),
       appId: this.opts.appId
     })
@@ -374,7 +451,7 @@ export class Envelope {
       contentType: JSON_TYPE,
       headers: { [ERROR_HEADER]: error.code ?? 'Error' },
       persistent: false,
-      mandatory: true,
+      mandatory: !replyTo.startsWith(DIRECT_REPLY_TO),
       timestamp: now(),
       appId: this.opts.appId
     })
@@ -414,10 +491,10 @@ export class Envelope {
     const returned = fromWaitQueue(raw, view)
     const where = originOf(raw, view, returned)
     const { message, code } = describeError(failure.error)
-    const original = copyHeaders(p.headers, view)
+    const received = ownHeaders(p.headers)
+    const original = copyHeaders(received)
     // What an earlier copy of this message had to cut stays on record.
-    const cutBefore = returned ? original[HEADERS.trimmed] : undefined
-    for (const name of Object.values(HEADERS)) delete original[name]
+    const cutBefore = returned ? received[HEADERS.trimmed] : undefined
     const ours: Record<string, unknown> = {
       [HEADERS.attempts]: failure.attempt,
       [HEADERS.reason]: failure.reason,
@@ -430,16 +507,19 @@ export class Envelope {
     if (code !== undefined) ours[HEADERS.errorCode] = code.slice(0, 255)
     const headers = this.fitCopyHeaders(original, ours, typeof cutBefore === 'string' && cutBefore !== '' ? cutBefore.split(',') : [])
     const wait = to.delay !== undefined
+    // Only properties amqplib can write back: a foreign producer's may not be
+    // (a short string whose invalid UTF-8 decodes to more than 255 bytes, a
+    // timestamp past 2^53).
     return this.seal(wait ? 'retry' : 'dead-letter', '', to.queue, raw.content, {
       // The message id survives retries, so a consumer can deduplicate across them.
-      messageId: typeof p.messageId === 'string' ? p.messageId : uniqueId(),
-      correlationId: p.correlationId,
-      contentType: p.contentType,
-      contentEncoding: p.contentEncoding,
-      type: p.type,
-      appId: p.appId ?? this.opts.appId,
-      timestamp: p.timestamp,
-      priority: p.priority,
+      messageId: delivery.messageId ?? uniqueId(),
+      correlationId: delivery.correlationId,
+      contentType: shortString(p.contentType),
+      contentEncoding: shortString(p.contentEncoding),
+      type: shortString(p.type),
+      appId: shortString(p.appId) ?? this.opts.appId,
+      timestamp: Number.isSafeInteger(p.timestamp) && p.timestamp >= 0 ? p.timestamp : undefined,
+      priority: Number.isInteger(p.priority) && p.priority >= 0 && p.priority <= 255 ? p.priority : undefined,
       headers,
       persistent: !wait || p.deliveryMode === 2,
       expiration: wait ? String(to.delay) : undefined,
@@ -447,43 +527,52 @@ export class Envelope {
     }, false)
   }
 
-  /** The original's headers and ours, cut down until they fit (see copy()). */
+  /**
+   * The original's headers and ours, cut down until they fit (see copy()).
+   * Linear in the number of headers: each is measured once, however many
+   * must go (a foreign producer may send thousands of tiny ones).
+   */
   private fitCopyHeaders (original: Record<string, unknown>, ours: Record<string, unknown>, trimmed: string[]): Record<string, unknown> {
     const max = this.maxHeaderBytes()
-    const attempt = (): Record<string, unknown> | undefined => {
+    const assemble = (): Record<string, unknown> => {
       const headers = { ...original, ...ours }
-      if (trimmed.length > 0) headers[HEADERS.trimmed] = trimmed.join(',').slice(0, 1000)
+      if (trimmed.length > 0) headers[HEADERS.trimmed] = listOf(trimmed)
+      return headers
+    }
+    const fits = (headers: Record<string, unknown>): boolean => {
       try {
-        return measureTable(headers) <= max ? headers : undefined
+        return measureTable(headers) <= max
       } catch {
-        return undefined // an original header even amqplib's decoder let through: trimmed below
+        return false // an original header amqplib could decode but not encode: dropped below
       }
     }
-    let fitted = attempt()
-    if (fitted) return fitted
+    let headers = assemble()
+    if (fits(headers)) return headers
     // First what the plugin adds: the error message shortened, then the optional fields gone.
     ours[HEADERS.errorMessage] = String(ours[HEADERS.errorMessage]).slice(0, 100)
     if (!trimmed.includes(HEADERS.errorMessage)) trimmed.push(HEADERS.errorMessage)
-    if ((fitted = attempt())) return fitted
+    if (fits(headers = assemble())) return headers
     for (const name of [HEADERS.failedAt, HEADERS.errorCode, HEADERS.errorMessage]) {
       if (!(name in ours)) continue
       delete ours[name]
       if (!trimmed.includes(name)) trimmed.push(name)
-      if ((fitted = attempt())) return fitted
+      if (fits(headers = assemble())) return headers
     }
-    // Then the original's headers, largest first.
-    let sizes: Array<[string, number]>
-    try {
-      sizes = headerSizes(original)
-    } catch {
-      sizes = Object.keys(original).map((name) => [name, 0])
-    }
-    for (const [name] of sizes) {
+    // Then the original's headers, largest (or unencodable) first, until the
+    // rest fits beside ours and the longest list of what was cut.
+    const room = max - (measureTable(ours) - 4) - (1 + HEADERS.trimmed.length + 1 + 4 + TRIMMED_MAX * 3)
+    const sizes = headerSizes(original)
+    let kept = 4
+    for (const [, bytes] of sizes) kept += bytes
+    for (const [name, bytes] of sizes) {
+      if (kept <= room) break
       delete original[name]
-      if (!trimmed.includes(name)) trimmed.push(name)
-      if ((fitted = attempt())) return fitted
+      trimmed.push(name)
+      kept -= bytes
     }
-    return { ...ours, [HEADERS.trimmed]: trimmed.join(',').slice(0, 1000) }
+    if (fits(headers = assemble())) return headers
+    for (const name of Object.keys(original)) trimmed.push(name)
+    return { ...ours, [HEADERS.trimmed]: listOf(trimmed) }
   }
 
   /**
@@ -493,12 +582,14 @@ export class Envelope {
    */
   open (raw: ConsumeMessage, view: ConsumerView): Delivery {
     const props = raw.properties
+    const headers = ownHeaders(props.headers)
     const returned = fromWaitQueue(raw, view)
-    const attempts = returned ? attemptsHeader(props.headers?.[HEADERS.attempts]) : undefined
+    const attempts = returned ? attemptsHeader(headers[HEADERS.attempts]) : undefined
     const where = originOf(raw, view, returned)
     let body: unknown
     let decodeError: Error | undefined
     try {
+      if (Object.hasOwn(headers, UNDECODABLE_HEADERS)) throw new FST_AMQP_DECODE('headers', String(headers[UNDECODABLE_HEADERS]))
       body = decode(raw.content, props.contentType, props.contentEncoding)
     } catch (err) {
       decodeError = err as Error
@@ -511,15 +602,16 @@ export class Envelope {
         content: raw.content,
         routingKey: where.routingKey,
         exchange: where.exchange,
-        headers: props.headers ?? {},
+        headers,
         properties: props,
         redelivered: raw.fields.redelivered,
         attempt
       },
       attempt,
-      replyTo: typeof props.replyTo === 'string' && props.replyTo !== '' ? props.replyTo : undefined,
-      correlationId: typeof props.correlationId === 'string' ? props.correlationId : undefined,
-      messageId: typeof props.messageId === 'string' ? props.messageId : undefined,
+      // A reply_to that is no usable address (empty, or more than AMQP can carry) is none.
+      replyTo: props.replyTo === '' ? undefined : shortString(props.replyTo),
+      correlationId: shortString(props.correlationId),
+      messageId: shortString(props.messageId),
       decodeError
     }
     if (decodeError === undefined) for (const hook of this.incomingHooks) hook(delivery)

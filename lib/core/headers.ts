@@ -69,7 +69,7 @@ function measureValue (value: unknown, path: string, depth: number): number {
       if (Buffer.isBuffer(value)) return 1 + 4 + value.length
       if (Array.isArray(value)) return 1 + measureArray(value, path, depth + 1)
       if (value instanceof Date) throw invalid(path, 'a Date would arrive as an empty table: send date.toISOString(), or { \'!\': \'timestamp\', value: seconds }')
-      return 1 + measureTable(value as Record<string, unknown>, path, depth + 1)
+      return 1 + measureFields(value as Record<string, unknown>, path, depth + 1)
     case 'undefined':
       throw invalid(path, 'undefined cannot be sent in a list (leave the entry out, or use null)')
     default:
@@ -112,7 +112,10 @@ function measureTyped (type: unknown, value: unknown, path: string, depth: numbe
 function measureArray (values: unknown[], path: string, depth: number): number {
   if (depth > MAX_DEPTH) throw invalid(path, `nested more than ${MAX_DEPTH} deep (a circular value?)`)
   let size = 4
-  for (let i = 0; i < values.length; i++) size += measureValue(values[i], `${path}[${i}]`, depth)
+  for (let i = 0; i < values.length; i++) {
+    reading = `${path}[${i}]`
+    size += measureValue(values[i], reading, depth)
+  }
   return size
 }
 
@@ -120,17 +123,38 @@ function measureArray (values: unknown[], path: string, depth: number): number {
  * @internal
  * The bytes `table` takes encoded as amqplib writes it (with its 4-byte
  * length), or FST_AMQP_INVALID_HEADER naming the first header it cannot
- * carry (`err.header`: its path, such as `meta.tags[2]`). Like amqplib, a key
- * whose value is undefined is left out.
+ * carry (`err.header`: its path, such as `meta.tags[2]`), also when reading a
+ * header throws (a getter, a Proxy). Like amqplib, a key whose value is
+ * undefined is left out.
  */
-export function measureTable (table: Record<string, unknown>, prefix = '', depth = 0): number {
+export function measureTable (table: Record<string, unknown>): number {
+  reading = ''
+  try {
+    return measureFields(table, '', 0)
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'FST_AMQP_INVALID_HEADER') throw err
+    let why: string
+    try {
+      why = String((err as { message?: unknown } | null)?.message ?? err)
+    } catch {
+      why = 'an error that could not be read'
+    }
+    throw invalid(reading, `reading it threw: ${why}`)
+  }
+}
+
+/** The path being read, for an error thrown while reading it. */
+let reading = ''
+
+function measureFields (table: Record<string, unknown>, prefix: string, depth: number): number {
   if (depth > MAX_DEPTH) throw invalid(prefix, `nested more than ${MAX_DEPTH} deep (a circular value?)`)
   let size = 4
   // for...in, as amqplib: inherited enumerable keys are sent too.
   for (const key in table) {
+    const path = prefix === '' ? key : `${prefix}.${key}`
+    reading = path
     const value = table[key]
     if (value === undefined) continue
-    const path = prefix === '' ? key : `${prefix}.${key}`
     const keyBytes = Buffer.byteLength(key)
     if (keyBytes > 255) throw invalid(path, `a header name is at most 255 bytes, this one is ${keyBytes}`)
     size += 1 + keyBytes + measureValue(value, path, depth)
@@ -145,9 +169,15 @@ export function measureTable (table: Record<string, unknown>, prefix = '', depth
  */
 export function headerSizes (table: Record<string, unknown>): Array<[name: string, bytes: number]> {
   const sizes: Array<[string, number]> = []
-  for (const key in table) {
-    if (table[key] === undefined) continue
-    sizes.push([key, measureTable({ [key]: table[key] }) - 4])
+  for (const key of Object.keys(table)) {
+    let bytes: number
+    try {
+      if (table[key] === undefined) continue
+      bytes = measureTable({ [key]: table[key] }) - 4
+    } catch {
+      bytes = Infinity // cannot be sent at all: dropped first
+    }
+    sizes.push([key, bytes])
   }
   return sizes.sort((a, b) => b[1] - a[1])
 }

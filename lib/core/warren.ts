@@ -4,7 +4,7 @@ import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
 import { Envelope, type Outgoing } from './envelope'
 import { FST_AMQP_CLOSED, FST_AMQP_DUPLICATE_CONSUMER, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
-import { uniqueId } from './ids'
+import { secretId } from './ids'
 import type { Log } from './log'
 import type { NormalizedOptions } from './options'
 import { Publisher, type PublisherOptions } from './publisher'
@@ -134,7 +134,7 @@ export class Warren {
     try {
       assertRoutingKey(routingKey)
       const call = { ...normalizeRequestOptions(options, this.opts), routingKey }
-      const message = this.envelope.request(call.exchange, routingKey, body, uniqueId(), call.timeout, call.headers)
+      const message = this.envelope.request(call.exchange, routingKey, body, secretId(), call.timeout, call.headers)
       return this.rpc().request(call, message)
     } catch (err) {
       return Promise.reject(err)
@@ -144,7 +144,7 @@ export class Warren {
   async gather (routingKey: string, body: unknown, options?: GatherOptions): Promise<GatherResult> {
     assertRoutingKey(routingKey)
     const { expect, ...o } = normalizeGatherOptions(options, this.opts)
-    const message = this.envelope.request(o.exchange, routingKey, body, uniqueId(), o.timeout, o.headers)
+    const message = this.envelope.request(o.exchange, routingKey, body, secretId(), o.timeout, o.headers)
     return gather(this.rpc(), { ...o, routingKey }, message, expect)
   }
 

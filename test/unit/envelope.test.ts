@@ -120,7 +120,7 @@ t.test('the hooks see every kind of outgoing message once, and every delivery re
   t.same(seen, ['publish', 'request', 'reply', 'error-reply', 'in:orders', 'forward', 'retry', 'dead-letter'])
 })
 
-t.test('a copy records the failure, keeps the original\'s properties and drops its x-death entries of this consumer\'s wait queues', async (t) => {
+t.test('a copy records the failure, keeps the original\'s properties, and carries no x-death the broker would choke on', async (t) => {
   const raw = delivery({ tenant: 'acme', [HEADERS.attempts]: 1, [HEADERS.exchange]: 'warren', [HEADERS.routingKey]: 'orders.created', 'x-death': [...death('orders.retry.1'), { ...death('elsewhere')[0], reason: 'rejected' }], 'x-first-death-queue': 'orders.retry.1', 'x-first-death-reason': 'expired' },
     {}, { messageId: 'm-1', correlationId: 'c-1', deliveryMode: 2, userId: 'guest', expiration: '100', type: 't', priority: 3 })
   const e = envelope()
@@ -130,7 +130,7 @@ t.test('a copy records the failure, keeps the original\'s properties and drops i
   t.match(copy.props, { messageId: 'm-1', correlationId: 'c-1', type: 't', priority: 3, persistent: true, mandatory: true, expiration: undefined })
   t.equal((copy.props as Record<string, unknown>).userId, undefined, 'no user id: the broker refuses one not its own')
   t.match(copy.props.headers, { tenant: 'acme', [HEADERS.attempts]: 2, [HEADERS.reason]: 'handler-failed', [HEADERS.errorMessage]: 'no stock', [HEADERS.errorCode]: 'E_STOCK', [HEADERS.queue]: 'orders', [HEADERS.exchange]: 'warren', [HEADERS.routingKey]: 'orders.created' })
-  t.same(copy.props.headers?.['x-death'], [{ ...death('elsewhere')[0], reason: 'rejected' }], 'only the x-death entry of another queue is kept')
+  t.equal(copy.props.headers?.['x-death'], undefined, 'no x-death: RabbitMQ 3.10 crashes a queue dead-lettering one it did not write')
   t.equal(copy.props.headers?.['x-first-death-queue'], undefined)
   const wait = e.copy(d, view, { queue: 'orders.retry.2', delay: 250 }, { reason: 'handler-failed', attempt: 2, error: 'a string thrown' })
   t.match(wait.props, { expiration: '250', persistent: true, headers: { [HEADERS.errorMessage]: 'a string thrown' } })
@@ -175,4 +175,72 @@ t.test('openReply() turns an error reply into FST_AMQP_RPC_REMOTE_ERROR, reading
   t.throws(() => e.openReply(reply('{"error":{"message":{"a":1},"code":7}}', { 'x-warren-error': 'x' }), 'k'), { code: 'FST_AMQP_RPC_REMOTE_ERROR', remote: { message: undefined, code: undefined } })
   t.throws(() => e.openReply(reply('null', { 'x-warren-error': 'x' }), 'k'), { code: 'FST_AMQP_RPC_REMOTE_ERROR' })
   t.throws(() => e.openReply(reply('{nope'), 'k'), { code: 'FST_AMQP_DECODE' })
+})
+
+t.test('a copy of a message with thousands of tiny headers is trimmed in one pass and lists how many more it cut', async (t) => {
+  const e = envelope()
+  const headers: Record<string, unknown> = {}
+  for (let i = 0; i < 12000; i++) headers[`k${i}`] = true
+  const d = e.open(delivery(headers), view)
+  const copy = e.copy(d, view, { queue: 'orders.dlq' }, { reason: 'handler-failed', attempt: 1, error: new Error('x') })
+  const h = copy.props.headers!
+  t.ok(measureTable(h) <= e.maxHeaderBytes(), 'it fits')
+  t.equal(h[HEADERS.reason], 'handler-failed')
+  t.match(h[HEADERS.trimmed], /…\+\d+$/, 'x-warren-trimmed ends with how many more were cut')
+  t.ok(String(h[HEADERS.trimmed]).length <= 1000)
+})
+
+t.test('a copy carries only properties amqplib can write back', async (t) => {
+  const e = envelope()
+  const long = '\uFFFD'.repeat(100) // 300 bytes: what 100 invalid UTF-8 bytes decode to
+  const raw = delivery(undefined, {}, { messageId: long, correlationId: long, type: long, appId: long, contentEncoding: long, timestamp: 2 ** 64, priority: 300 })
+  const d = e.open(raw, view)
+  t.equal(d.messageId, undefined)
+  t.equal(d.correlationId, undefined)
+  const copy = e.copy(d, view, { queue: 'orders.dlq' }, { reason: 'undecodable', attempt: 1, error: new Error('x') })
+  t.match(copy.props, { messageId: /^[\w-]{13,}$/, correlationId: undefined, type: undefined, appId: 'svc', contentEncoding: undefined, timestamp: undefined, priority: undefined })
+  const reply = e.open(delivery(undefined, {}, { replyTo: long }), view)
+  t.equal(reply.replyTo, undefined, 'a reply_to too long to use is none')
+})
+
+t.test('a header named __proto__ is an ordinary header, never the prototype of msg.headers', async (t) => {
+  const forged = { 'x-warren-attempts': 40, 'x-death': [{ reason: 'expired', queue: 'orders.retry.1' }] }
+  const headers: Record<string, unknown> = { tenant: 'acme' }
+  Object.setPrototypeOf(headers, forged) // what amqplib's decoder does with a "__proto__" key
+  const d = envelope().open(delivery(headers), view)
+  t.equal(d.attempt, 1)
+  t.equal(Object.getPrototypeOf(d.msg.headers), Object.prototype)
+  t.same(Object.keys(d.msg.headers), ['tenant', '__proto__'])
+  t.equal(d.msg.headers['x-warren-attempts'], undefined)
+})
+
+t.test('replies to a direct reply-to address are not mandatory (RabbitMQ returns them though it delivers them); others are', async (t) => {
+  const e = envelope()
+  t.equal(e.reply('amq.rabbitmq.reply-to.abc', 'c', 1).props.mandatory, false)
+  t.equal(e.errorReply('amq.rabbitmq.reply-to.abc', 'c', new Error('x')).props.mandatory, false)
+  t.equal(e.reply('my-replies', 'c', 1).props.mandatory, true)
+})
+
+t.test('a caller cannot set the publisher\'s own token header, and later changes to its headers object do not reach the message', async (t) => {
+  const e = envelope()
+  const o = { mandatory: true, persistent: true, expiration: undefined, priority: undefined, messageId: undefined, correlationId: undefined, contentType: undefined }
+  const headers: Record<string, unknown> = { 'x-warren-publish': 'mine', tenant: 'acme' }
+  const m = e.publish('x', 'k', 1, { ...o, headers })
+  headers.tenant = 'changed'
+  t.same(m.props.headers, { tenant: 'acme' })
+})
+
+t.test('headers whose reading throws, even null, are refused with FST_AMQP_INVALID_HEADER', async (t) => {
+  const e = envelope()
+  const o = { mandatory: true, persistent: true, expiration: undefined, priority: undefined, messageId: undefined, correlationId: undefined, contentType: undefined }
+  const getter = { get tenant (): string { throw new Error('no') } }
+  // eslint-disable-next-line no-throw-literal
+  const proxy = new Proxy({}, { ownKeys () { throw null } })
+  // eslint-disable-next-line no-throw-literal
+  const decimal = { d: { '!': 'decimal', value: { places: 1, get digits (): number { throw null } } } }
+  t.throws(() => e.publish('x', 'k', 1, { ...o, headers: getter }), { code: 'FST_AMQP_INVALID_HEADER', header: 'tenant' })
+  t.throws(() => e.publish('x', 'k', 1, { ...o, headers: proxy }), { code: 'FST_AMQP_INVALID_HEADER' })
+  t.throws(() => e.publish('x', 'k', 1, { ...o, headers: decimal }), { code: 'FST_AMQP_INVALID_HEADER', header: 'd' })
+  // eslint-disable-next-line no-throw-literal
+  t.throws(() => e.publish('x', 'k', { toJSON () { throw null } }, { ...o, headers: undefined }), { code: 'FST_AMQP_ENCODE' })
 })
