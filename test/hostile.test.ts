@@ -75,7 +75,7 @@ t.test('a header table of 12,000 tiny headers is trimmed on its copies and the c
 t.test('x-death entries the broker did not write are not carried into copies: every failing message reaches the dead-letter queue', async (t) => {
   const v = await victim(t, { prefetch: 10 })
   const { ch } = await admin(t)
-  // Published through the plugin's exchange, so the forgery does not even count as a return: only its copies matter.
+  // Without a forged return (no wait queue in x-death[0]), the forgery counts for nothing on delivery: only its copies matter.
   const junk = [[1], ['text'], [null], [[1, 2]], [true], [{ count: 'x' }]]
   for (const [i, deaths] of junk.entries()) {
     ch.sendToQueue(v.key, Buffer.from(JSON.stringify({ fail: true, n: i })), { contentType: 'application/json', headers: { 'x-death': deaths } })

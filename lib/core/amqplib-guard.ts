@@ -23,7 +23,9 @@ const GUARDED = Symbol.for('fastify-warren.decodeFields')
 function guard (): boolean {
   let lib: string
   try {
-    lib = join(dirname(require.resolve('amqplib')), 'lib')
+    // The copy amqp-connection-manager loads, which is the one that decodes deliveries.
+    const manager = dirname(require.resolve('amqp-connection-manager'))
+    lib = join(dirname(require.resolve('amqplib', { paths: [manager] })), 'lib')
   } catch {
     return false
   }
@@ -37,8 +39,8 @@ function guard (): boolean {
     try {
       return decode(slice)
     } catch (err) {
-      if (!(err instanceof RangeError)) throw err
-      return { [UNDECODABLE_HEADERS]: `amqplib could not decode the headers (${err.message}): nested too deep, or malformed` }
+      // Whatever it was (a stack overflow, a table that runs past its frame), the message is dead-lettered, not the connection.
+      return { [UNDECODABLE_HEADERS]: `amqplib could not decode the headers (${(err as Error)?.message}): nested too deep, or malformed` }
     }
   }
   guarded[GUARDED] = true

@@ -30,7 +30,9 @@ export const HEADERS = {
   routingKey: 'x-warren-routing-key',
   failedAt: 'x-warren-failed-at',
   /** What was cut from a copy so that it could be sent at all (comma-separated header names). */
-  trimmed: 'x-warren-trimmed'
+  trimmed: 'x-warren-trimmed',
+  /** Why a message failed its schema: its validation errors, as JSON (at most 2000 characters). */
+  validation: 'x-warren-validation'
 } as const
 
 /** @internal Header that marks a reply as the remote handler's error. */
@@ -192,6 +194,18 @@ export function isRetryable (err: unknown): boolean {
     return !(err !== null && typeof err === 'object' && (err as { retry?: unknown }).retry === false)
   } catch {
     return true
+  }
+}
+
+/** A failure's validation errors as JSON, at most 2000 characters, if it has them. */
+function validationOf (err: unknown): string | undefined {
+  try {
+    const issues = (err as { validation?: unknown } | null)?.validation
+    if (!Array.isArray(issues)) return undefined
+    const json = JSON.stringify(issues.slice(0, 10))
+    return json.length <= 2000 ? json : json.slice(0, 1999) + '…'
+  } catch {
+    return undefined
   }
 }
 
@@ -442,10 +456,19 @@ export class Envelope {
     })
   }
 
-  /** An error reply: `{"error": {message, code}}` and the x-warren-error header. */
+  /**
+   * An error reply: `{"error": {message, code}}` and the x-warren-error
+   * header; `validation` too (at most ten issues) for a request that failed
+   * its schema.
+   */
   errorReply (replyTo: string, correlationId: string | undefined, err: unknown): Outgoing {
     const { message, code } = describeError(err)
-    const error = { message: message.slice(0, ERROR_MESSAGE_MAX), code: code?.slice(0, 255) }
+    const issues = (err as { validation?: unknown } | null)?.validation
+    const error = {
+      message: message.slice(0, ERROR_MESSAGE_MAX),
+      code: code?.slice(0, 255),
+      validation: Array.isArray(issues) ? issues.slice(0, 10) : undefined
+    }
     return this.seal('error-reply', '', replyTo, Buffer.from(JSON.stringify({ error })), {
       correlationId,
       contentType: JSON_TYPE,
@@ -468,7 +491,7 @@ export class Envelope {
       messageId: uniqueId(),
       correlationId: delivery.correlationId ?? delivery.messageId,
       contentType: encoded.contentType,
-      headers: forwardHeaders(delivery.raw.properties.headers),
+      headers: forwardHeaders(ownHeaders(delivery.raw.properties.headers)),
       persistent: true,
       mandatory: true,
       timestamp: now(),
@@ -505,6 +528,8 @@ export class Envelope {
       [HEADERS.failedAt]: new Date().toISOString()
     }
     if (code !== undefined) ours[HEADERS.errorCode] = code.slice(0, 255)
+    const validation = validationOf(failure.error)
+    if (validation !== undefined) ours[HEADERS.validation] = validation
     const headers = this.fitCopyHeaders(original, ours, typeof cutBefore === 'string' && cutBefore !== '' ? cutBefore.split(',') : [])
     const wait = to.delay !== undefined
     // Only properties amqplib can write back: a foreign producer's may not be
@@ -548,20 +573,35 @@ export class Envelope {
     }
     let headers = assemble()
     if (fits(headers)) return headers
-    // First what the plugin adds: the error message shortened, then the optional fields gone.
+    // A header the copy cannot carry at all (amqplib decoded it but cannot
+    // encode it back) goes first, whatever its size.
+    let sizes: Array<[string, number]> | undefined
+    try {
+      measureTable(original)
+    } catch {
+      sizes = headerSizes(original)
+      for (const [name, bytes] of sizes) {
+        if (bytes !== Infinity) continue
+        delete original[name]
+        trimmed.push(name)
+      }
+      sizes = sizes.filter(([, bytes]) => bytes !== Infinity)
+      if (fits(headers = assemble())) return headers
+    }
+    // Then what the plugin adds: the error message shortened, then the optional fields gone.
     ours[HEADERS.errorMessage] = String(ours[HEADERS.errorMessage]).slice(0, 100)
     if (!trimmed.includes(HEADERS.errorMessage)) trimmed.push(HEADERS.errorMessage)
     if (fits(headers = assemble())) return headers
-    for (const name of [HEADERS.failedAt, HEADERS.errorCode, HEADERS.errorMessage]) {
+    for (const name of [HEADERS.failedAt, HEADERS.validation, HEADERS.errorCode, HEADERS.errorMessage]) {
       if (!(name in ours)) continue
       delete ours[name]
       if (!trimmed.includes(name)) trimmed.push(name)
       if (fits(headers = assemble())) return headers
     }
-    // Then the original's headers, largest (or unencodable) first, until the
-    // rest fits beside ours and the longest list of what was cut.
+    // Then the original's headers, largest first, until the rest fits beside
+    // ours and the longest list of what was cut.
     const room = max - (measureTable(ours) - 4) - (1 + HEADERS.trimmed.length + 1 + 4 + TRIMMED_MAX * 3)
-    const sizes = headerSizes(original)
+    sizes ??= headerSizes(original)
     let kept = 4
     for (const [, bytes] of sizes) kept += bytes
     for (const [name, bytes] of sizes) {
@@ -589,7 +629,7 @@ export class Envelope {
     let body: unknown
     let decodeError: Error | undefined
     try {
-      if (Object.hasOwn(headers, UNDECODABLE_HEADERS)) throw new FST_AMQP_DECODE('headers', String(headers[UNDECODABLE_HEADERS]))
+      if (Object.hasOwn(headers, UNDECODABLE_HEADERS)) throw new FST_AMQP_DECODE(String(props.contentType ?? ''), String(headers[UNDECODABLE_HEADERS]))
       body = decode(raw.content, props.contentType, props.contentEncoding)
     } catch (err) {
       decodeError = err as Error
@@ -624,11 +664,12 @@ export class Envelope {
    */
   openReply (raw: ConsumeMessage, routingKey: string): unknown {
     const body = decode(raw.content, raw.properties.contentType, raw.properties.contentEncoding)
-    if (raw.properties.headers?.[ERROR_HEADER] === undefined) return body
+    if (ownHeaders(raw.properties.headers)[ERROR_HEADER] === undefined) return body
     const remote = (body as { error?: unknown } | null)?.error as { message?: unknown, code?: unknown } | undefined
     const message = typeof remote?.message === 'string' ? remote.message : undefined
     const code = typeof remote?.code === 'string' ? remote.code : undefined
+    const validation = Array.isArray((remote as { validation?: unknown } | undefined)?.validation) ? (remote as { validation: unknown[] }).validation : undefined
     const err = new FST_AMQP_RPC_REMOTE_ERROR(routingKey, message ?? 'unknown error')
-    throw Object.assign(err, { remote: { message, code } })
+    throw Object.assign(err, { remote: validation === undefined ? { message, code } : { message, code, validation } })
   }
 }

@@ -139,7 +139,10 @@ export class Publisher {
           const returned = new Set<string>()
           this.returned.set(ch, returned)
           ch.on('return', (msg: Message) => {
-            const key = returnKey(msg.properties.headers?.[TOKEN_HEADER], msg.properties.messageId)
+            // An own key only: amqplib decodes a header named __proto__ into the prototype.
+            const headers = msg.properties.headers
+            const token = headers !== undefined && Object.hasOwn(headers, TOKEN_HEADER) ? headers[TOKEN_HEADER] : undefined
+            const key = returnKey(token, msg.properties.messageId)
             if (key !== undefined) returned.add(key)
           })
         } else if (opts.onReturn) {

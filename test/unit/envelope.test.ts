@@ -244,3 +244,24 @@ t.test('headers whose reading throws, even null, are refused with FST_AMQP_INVAL
   // eslint-disable-next-line no-throw-literal
   t.throws(() => e.publish('x', 'k', { toJSON () { throw null } }, { ...o, headers: undefined }), { code: 'FST_AMQP_ENCODE' })
 })
+
+t.test('a header the copy cannot write back is dropped alone: the others and the plugin\'s own stay', async (t) => {
+  const e = envelope()
+  const d = e.open(delivery({ keep: 'me', stamp: { '!': 'timestamp', value: 2 ** 64 } }), view)
+  const copy = e.copy(d, view, { queue: 'orders.dlq' }, { reason: 'handler-failed', attempt: 1, error: Object.assign(new Error('boom'), { code: 'E_X' }) })
+  const h = copy.props.headers!
+  t.equal(h.keep, 'me')
+  t.equal(h.stamp, undefined)
+  t.match(h, { [HEADERS.errorMessage]: 'boom', [HEADERS.errorCode]: 'E_X', [HEADERS.trimmed]: 'stamp' })
+  t.type(h[HEADERS.failedAt], 'string')
+})
+
+t.test('a reply\'s error header and a forward\'s headers are read as own keys, __proto__ included', async (t) => {
+  const e = envelope()
+  const headers: Record<string, unknown> = { tenant: 'acme' }
+  Object.setPrototypeOf(headers, { 'x-warren-error': 'E_FORGED' })
+  t.same(e.openReply(delivery(headers, {}, {}, '{"price":1}'), 'k'), { price: 1 }, 'an inherited x-warren-error does not make an error reply')
+  const d = e.open(delivery(headers), view)
+  const next = e.forward(d, { exchange: 'x', routingKey: 'n' }, 1)
+  t.same(Object.keys(next.props.headers!), ['tenant', '__proto__'], 'the forwarded headers keep __proto__ as a key')
+})
