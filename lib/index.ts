@@ -1,12 +1,15 @@
 // First: guards amqplib's header decoder before amqplib loads (see amqplib-guard.ts).
 import { decodeGuarded } from './core/amqplib-guard'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 import fp from 'fastify-plugin'
 import { Warren } from './core/warren'
 import { errors as allErrors } from './core/errors'
-import { normalizeOptions } from './core/options'
+import { normalizeOptions, type NormalizedAsyncApi } from './core/options'
+import { asyncApiPage } from './contracts/ui'
+import { defineMessage as define, defineRequest as defineReq } from './contracts/define'
 import { noRetry as markNoRetry } from './core/retry'
 import type * as types from './core/types'
+import type * as contracts from './contracts/define'
 
 /**
  * fastify-warren: RabbitMQ for Fastify.
@@ -31,18 +34,21 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
   if (!decodeGuarded) warnUnguarded(log)
 
   // One facade per Fastify instance, so a consumer's handler runs with `this`
-  // set to the (encapsulated) instance that registered it.
+  // set to the (encapsulated) instance that registered it, and JSON Schemas
+  // $ref that instance's shared schemas (app.addSchema()).
   const facades = new WeakMap<object, types.Amqp>()
   const facadeFor = (instance: FastifyInstance): types.Amqp => {
     let facade = facades.get(instance)
     if (!facade) {
+      const host = { schemas: () => instance.getSchemas() }
       facade = {
-        publish: (routingKey, body, o) => core.publish(routingKey, body, o),
-        request: (routingKey, body, o) => core.request(routingKey, body, o),
-        gather: (routingKey, body, o) => core.gather(routingKey, body, o),
+        publish: (target: any, body: unknown, o?: any) => core.publish(target, body, o, host),
+        request: (target: any, body: unknown, o?: any) => core.request(target, body, o, host),
+        gather: (target: any, body: unknown, o?: any) => core.gather(target, body, o, host),
         health: () => core.health(),
-        consume: (routingKey, handler, o) => core.consume(routingKey, handler as types.MessageHandler, o, instance)
-      }
+        asyncapi: () => core.asyncapi(host),
+        consume: (target: any, second: any, third?: any) => core.consume(target, second, third, instance, host)
+      } as types.Amqp
       facades.set(instance, facade)
     }
     return facade
@@ -53,11 +59,21 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
 
   // Consumers stop before the HTTP server and other plugins close, so their
   // handlers finish while databases and the publisher are still open.
+  if (opts.asyncapi.serve) serveAsyncApi(app, opts.asyncapi, () => facadeFor(app).asyncapi())
+
   app.addHook('onReady', () => core.startConsumers())
   app.addHook('preClose', () => core.stopConsumers())
   app.addHook('onClose', () => core.close())
 
   await core.connect()
+}
+
+/** The AsyncAPI document at `<path>.json`, and a page rendering it at `<path>`. */
+function serveAsyncApi (app: FastifyInstance, o: NormalizedAsyncApi, document: () => unknown): void {
+  const jsonUrl = `${o.path}.json`
+  app.get(jsonUrl, async () => document())
+  const page = asyncApiPage({ title: o.title, jsonUrl, script: o.script, stylesheet: o.stylesheet })
+  app.get(o.path, async (_req, reply) => reply.type('text/html; charset=utf-8').send(page))
 }
 
 let warned = false
@@ -77,19 +93,34 @@ namespace fastifyWarren {
   export type RequestOptions = types.RequestOptions
   export type GatherOptions = types.GatherOptions
   export type RemoteError = types.RemoteError
-  export type GatherReply<T = any> = types.GatherReply<T>
+  export type GatherReply<T = unknown> = types.GatherReply<T>
   export type GatherFailure = types.GatherFailure
-  export type GatherResult<T = any> = types.GatherResult<T>
+  export type GatherResult<T = unknown> = types.GatherResult<T>
   export type ConsumeOptions = types.ConsumeOptions
   export type RetryOptions = types.RetryOptions
   export type NextStage = types.NextStage
   export type ExchangeType = types.ExchangeType
-  export type WarrenMessage<T = any> = types.WarrenMessage<T>
-  export type MessageHandler<T = any, R = unknown> = types.MessageHandler<T, R>
+  export type WarrenMessage<T = unknown, H = Record<string, any>> = types.WarrenMessage<T, H>
+  export type MessageHandler<T = unknown, R = unknown, H = Record<string, any>> = types.MessageHandler<T, R, H>
   export type Consumer = types.Consumer
   export type Health = types.Health
   export type ConsumerHealth = types.ConsumerHealth
-  export type Amqp = types.Amqp
+  export type Amqp<TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault> = types.Amqp<TypeProvider>
+  export type AsyncApiOptions = types.AsyncApiOptions
+  export type AsyncApiDocument = types.AsyncApiDocument
+  export type ConsumeSchema = types.ConsumeSchema
+  export type ValidationIssue = types.ValidationIssue
+  export type Schema = contracts.Schema
+  export type JsonSchema = contracts.JsonSchema
+  export type MessageDefinition<Body extends contracts.Schema = contracts.Schema, Headers extends contracts.Schema | undefined = contracts.Schema | undefined> = contracts.MessageDefinition<Body, Headers>
+  export type RequestDefinition<Body extends contracts.Schema = contracts.Schema, Reply extends contracts.Schema = contracts.Schema, Headers extends contracts.Schema | undefined = contracts.Schema | undefined> = contracts.RequestDefinition<Body, Reply, Headers>
+  export type Definition = contracts.Definition
+  export type InputOf<S, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = contracts.InputOf<S, TP>
+  export type OutputOf<S, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = contracts.OutputOf<S, TP>
+  /** Defines a message: routing key, body schema, headers schema, exchange. See defineMessage in the docs. */
+  export const defineMessage = define
+  /** Defines a request and its reply. See defineRequest in the docs. */
+  export const defineRequest = defineReq
   /** Every error constructor, by code: `err instanceof errors.FST_AMQP_RPC_TIMEOUT`. */
   export const errors = allErrors
   /** Marks an error thrown by a handler as not worth another try: its message goes to the dead-letter queue at once. */
@@ -104,6 +135,6 @@ Object.defineProperty(fastifyWarren, 'default', { value: fastifyWarren, enumerab
 // Node's ESM loader finds a CommonJS module's named exports by scanning its
 // source for `exports.name =`; the namespace above compiles to a form it cannot
 // see. This never runs, but lets `import { errors, warren } from 'fastify-warren'` work.
-if (false as boolean) exports.errors = exports.warren = exports.noRetry = undefined
+if (false as boolean) exports.errors = exports.warren = exports.noRetry = exports.defineMessage = exports.defineRequest = undefined
 
 export = fastifyWarren

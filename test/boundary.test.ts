@@ -18,7 +18,7 @@ t.test('forged x-warren-attempts headers never loop or multiply: each message is
   const { app, lines } = await buildLogged(t, {}, { ready: false })
   const handled: string[] = []
   const goods = collector<string>(100, 30000)
-  app.amqp.consume(key, async (msg: WarrenMessage) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     handled.push(msg.body.id)
     if (msg.body.good) return goods.push(msg.body.id)
     throw new Error(`${msg.body.id} always fails`)
@@ -60,7 +60,7 @@ t.test('forged x-warren-routing-key and x-warren-exchange do not change what the
   queues.push(key)
   const { app } = await buildLogged(t, {}, { ready: false })
   const got = collector<WarrenMessage>(2)
-  app.amqp.consume(key, async (msg) => { got.push(msg) })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg) })
   await app.ready()
   const forged = { 'x-warren-routing-key': 'admin.delete-all', 'x-warren-exchange': 'admin', 'x-warren-attempts': 1 }
   ch.sendToQueue(key, Buffer.from('{}'), { contentType: 'application/json', headers: forged })

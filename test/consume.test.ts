@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import type { FastifyInstance } from 'fastify'
 import { admin, build, collector, deferred, ready, uniqueName } from './helpers'
 
@@ -21,7 +22,7 @@ t.test('a message published while no consumer runs waits in the durable default 
   // The consumer comes back and gets it.
   const got = collector<unknown>(1)
   const second = await build(t, { exchange }, { ready: false })
-  second.amqp.consume(key, async (msg) => { got.push(msg.body) })
+  second.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body) })
   await second.ready()
   t.same(await got.done, [{ order: 1 }])
 })
@@ -35,7 +36,7 @@ t.test('two instances consuming the same routing key share one queue and split t
   const seen: Record<string, number[]> = { a: [], b: [] }
   for (const name of ['a', 'b']) {
     const app = await build(t, { exchange }, { ready: false })
-    app.amqp.consume(key, async (msg) => {
+    app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
       seen[name].push(msg.body.n)
       // Hold each message a moment so both instances get a share.
       await new Promise((resolve) => setTimeout(resolve, 20))
@@ -60,7 +61,7 @@ t.test('two instances with exclusive queues each receive every message', async (
   const b = collector<number>(5)
   for (const c of [a, b]) {
     const app = await build(t, { exchange }, { ready: false })
-    app.amqp.consume(key, async (msg) => { c.push(msg.body.n) }, { exclusive: true })
+    app.amqp.consume(key, async (msg: WarrenMessage<any>) => { c.push(msg.body.n) }, { exclusive: true })
     await app.ready()
   }
   const producer = await build(t, { exchange })
@@ -79,8 +80,8 @@ t.test('a named queue gives each service its own copy, shared by that service\'s
   const billed = collector<number>(3)
   const audited = collector<number>(3)
   const app = await build(t, { exchange }, { ready: false })
-  app.amqp.consume(key, async (msg) => { billed.push(msg.body.n) }, { queue: billing })
-  app.amqp.consume(key, async (msg) => { audited.push(msg.body.n) }, { queue: audit })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { billed.push(msg.body.n) }, { queue: billing })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { audited.push(msg.body.n) }, { queue: audit })
   await app.ready()
   for (let n = 0; n < 3; n++) await app.amqp.publish(key, { n })
   t.same((await billed.done).sort(), [0, 1, 2])
@@ -115,7 +116,7 @@ t.test('a consumer registered after ready starts at once', async (t) => {
   queues.push(key); exchanges.push(exchange)
   const app = await build(t, { exchange })
   const got = collector<unknown>(1)
-  const consumer = app.amqp.consume(key, async (msg) => { got.push(msg.body) })
+  const consumer = app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body) })
   await consumer.ready()
   t.equal(consumer.queue, key)
   await app.amqp.publish(key, 'late')
@@ -129,7 +130,7 @@ t.test('the handler gets routing key, exchange, headers, properties and the rede
   queues.push(key); exchanges.push(exchange)
   const app = await build(t, { exchange }, { ready: false })
   const got = collector<any>(1)
-  app.amqp.consume(key, async (msg) => { got.push(msg) })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg) })
   await app.ready()
   await app.amqp.publish(key, { x: 1 }, { headers: { 'x-tenant': 't1' } })
   const [msg] = await got.done
@@ -148,7 +149,7 @@ t.test('prefetch bounds how many handlers of a consumer run at once', async (t) 
   let peak = 0
   const done = collector<number>(8)
   const gate = deferred()
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     running++
     peak = Math.max(peak, running)
     if (running === 2) gate.resolve()

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { admin, build, collector, uniqueName, waitFor } from './helpers'
 
 t.test('a handler that throws an object whose message getter throws still has its message settled: it goes to the dead-letter queue', async (t) => {
@@ -30,7 +31,7 @@ t.test('a consumer added after ready whose first setup fails is tried again with
   await ch.assertQueue(key, { durable: true, arguments: { 'x-max-length': 5 } })
   const app = await build(t, { reconnectDelay: 50, reconnectDelayMax: 200 })
   const got = collector<number>(1)
-  const consumer = app.amqp.consume(key, async (msg) => { got.push(msg.body.n) })
+  const consumer = app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body.n) })
   const err: any = await consumer.ready().catch((e) => e)
   t.equal(err.code, 'FST_AMQP_TOPOLOGY_MISMATCH', 'ready() rejects with why the first setup failed')
   const health = app.amqp.health()
@@ -69,7 +70,7 @@ t.test('a consumer that only answers requests declares no wait or dead-letter qu
   const { queues, exists } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     if (msg.body.fail) throw new Error('failed')
     return 'pong'
   }, { retry: { attempts: 2, delay: 20 } })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { admin, build, deferred, outcome, proxy, rabbitmqctl, tally, uniqueName, waitFor } from './helpers'
 
 /*
@@ -35,7 +36,7 @@ t.test('10,000 confirmed publishes through four connection cuts: every publish t
   // The consumer goes through the proxy too: every cut also drops its channel and its unacked deliveries.
   const received = new Map<string, number>()
   const consumer = await build(t, { url: p.url, exchange, reconnectDelay: 50 }, { ready: false })
-  consumer.amqp.consume(key, async (msg) => {
+  consumer.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     const id = String(msg.properties.messageId)
     received.set(id, (received.get(id) ?? 0) + 1)
   }, { prefetch: 200 })
@@ -119,8 +120,8 @@ t.test('after rabbitmqctl close_connection the plugin reconnects: its consumer r
   queues.push(key, rpcKey)
   const app = await build(t, { connectionName, reconnectDelay: 50 }, { ready: false })
   const got: string[] = []
-  app.amqp.consume(key, async (msg) => { got.push(msg.body) })
-  app.amqp.consume(rpcKey, async (msg) => msg.body * 2)
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body) })
+  app.amqp.consume(rpcKey, async (msg: WarrenMessage<any>) => msg.body * 2)
   await app.ready()
 
   await app.amqp.publish(key, 'before')
@@ -156,7 +157,7 @@ t.test('requests in flight when the connection is cut reject with a coded error 
   const held = deferred()
   const arrived: number[] = []
   const responder = await build(t, { exchange, reconnectDelay: 50 }, { ready: false })
-  responder.amqp.consume(rpcKey, async (msg) => {
+  responder.amqp.consume(rpcKey, async (msg: WarrenMessage<any>) => {
     arrived.push(msg.body.n)
     if (msg.body.hold) await held.promise
     return msg.body.n * 2

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { Connection } from '../lib/core/connection'
 import { silentLog } from '../lib/core/log'
 import { normalizeOptions } from '../lib/core/options'
@@ -25,7 +26,7 @@ t.test('publish() refuses each unencodable header alone, within a second, with i
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const got = collector<number>(1000, 30000)
-  app.amqp.consume(key, async (msg) => { got.push(msg.body.n) }, { prefetch: 100 })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body.n) }, { prefetch: 100 })
   await app.ready()
 
   const good: Array<Promise<unknown>> = []
@@ -53,7 +54,7 @@ t.test('request() refuses each unencodable header alone with its code, and reque
   const { queues } = await admin(t)
   queues.push(key)
   const app = await build(t, {}, { ready: false })
-  app.amqp.consume(key, async (msg) => msg.body.n * 2)
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => msg.body.n * 2)
   await app.ready()
   const good: Array<Promise<unknown>> = []
   const bad: Array<Promise<unknown>> = []
@@ -71,7 +72,7 @@ t.test('headers of every type AMQP tables carry go through as they are', async (
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const got = collector<Record<string, unknown>>(1)
-  app.amqp.consume(key, async (msg) => { got.push(msg.headers) })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.headers) })
   await app.ready()
   const headers = {
     s: 'text',

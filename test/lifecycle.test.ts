@@ -3,7 +3,7 @@ import net from 'node:net'
 import Fastify from 'fastify'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import warren from '../lib/index'
+import warren, { type WarrenMessage } from '../lib/index'
 import { AMQP_URL, admin, appWithLog, build, closedPort, collector, deferred, ready, uniqueName } from './helpers'
 
 const run = promisify(execFile)
@@ -86,7 +86,7 @@ t.test('app.close() waits for handlers in flight, acks their messages, and leave
   const started = collector<number>(3)
   const release = deferred()
   const finished: number[] = []
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     started.push(msg.body)
     await release.promise
     await new Promise((resolve) => setTimeout(resolve, 50))
@@ -117,7 +117,7 @@ t.test('messages delivered after close() began are not handled and go back to th
   const started = collector<number>(1)
   const release = deferred()
   const handled: number[] = []
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     handled.push(msg.body)
     started.push(msg.body)
     await release.promise

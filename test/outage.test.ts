@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import warren from '../lib/index'
+import warren, { type WarrenMessage } from '../lib/index'
 import { admin, appWithLog, build, outcome, proxy, uniqueName, waitFor } from './helpers'
 
 /*
@@ -17,7 +17,7 @@ async function setup (t: any, opts: Record<string, unknown> = {}, beforeReady?: 
   queues.push(key); exchanges.push(exchange)
   const consumer = await build(t, { exchange }, { ready: false })
   const got: number[] = []
-  consumer.amqp.consume(key, async (msg) => { got.push(msg.body.n) }, { prefetch: 1 })
+  consumer.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body.n) }, { prefetch: 1 })
   await consumer.ready()
   const app = await build(t, { url: p.url, exchange, reconnectDelay: 20, reconnectDelayMax: 100, ...opts }, { ready: false })
   beforeReady?.(app)
@@ -147,7 +147,7 @@ t.test('a request that waits for the connection is sent once it is back, and get
   // Deleted by the admin that setup() made before the apps, so after they have closed.
   queues.push(rpcKey)
   // The responder runs in the same app, so it goes down and comes back with it.
-  const served = app.amqp.consume(rpcKey, async (msg) => msg.body * 2)
+  const served = app.amqp.consume(rpcKey, async (msg: WarrenMessage<any>) => msg.body * 2)
   await served.ready()
   t.equal(await app.amqp.request(rpcKey, 1), 2, 'a request works before the outage')
   await down()
@@ -162,7 +162,7 @@ t.test('with publishBuffer 0 the first publishes and requests right after boot w
   const { queues } = await admin(t)
   queues.push(key)
   const app = await build(t, { publishBuffer: 0 }, { ready: false })
-  app.amqp.consume(key, async (msg) => msg.body + 1)
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => msg.body + 1)
   await app.ready()
   // The RPC channel does not exist yet: these are held while it is set up.
   const replies = await Promise.all([app.amqp.request(key, 1), app.amqp.request(key, 2)])

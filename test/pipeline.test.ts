@@ -15,9 +15,9 @@ async function stages (t: any) {
 t.test('a consumer with next publishes its result to the next stage, carrying correlation id and headers forward', async (t) => {
   const { app, key } = await stages(t)
   const end = collector<WarrenMessage>(1)
-  app.amqp.consume(key('a'), async (msg) => ({ ...msg.body, a: true }), { next: key('b') })
-  app.amqp.consume(key('b'), async (msg) => ({ ...msg.body, b: true }), { next: key('c') })
-  app.amqp.consume(key('c'), async (msg) => { end.push(msg) })
+  app.amqp.consume(key('a'), async (msg: WarrenMessage<any>) => ({ ...msg.body, a: true }), { next: key('b') })
+  app.amqp.consume(key('b'), async (msg: WarrenMessage<any>) => ({ ...msg.body, b: true }), { next: key('c') })
+  app.amqp.consume(key('c'), async (msg: WarrenMessage<any>) => { end.push(msg) })
   await app.ready()
 
   const { messageId } = await app.amqp.publish(key('a'), { id: 1 }, { headers: { tenant: 'acme' } })
@@ -33,8 +33,8 @@ t.test('a consumer with next publishes its result to the next stage, carrying co
 t.test('a correlation id set by the first publisher is kept through every stage', async (t) => {
   const { app, key } = await stages(t)
   const end = collector<WarrenMessage>(1)
-  app.amqp.consume(key('a'), async (msg) => msg.body + 1, { next: key('b') })
-  app.amqp.consume(key('b'), async (msg) => { end.push(msg) })
+  app.amqp.consume(key('a'), async (msg: WarrenMessage<any>) => msg.body + 1, { next: key('b') })
+  app.amqp.consume(key('b'), async (msg: WarrenMessage<any>) => { end.push(msg) })
   await app.ready()
   await app.amqp.publish(key('a'), 1, { correlationId: 'order-42' })
   const [msg] = await end.done
@@ -45,8 +45,8 @@ t.test('a correlation id set by the first publisher is kept through every stage'
 t.test('a stage whose handler returns undefined ends the message there', async (t) => {
   const { app, key } = await stages(t)
   const end = collector<unknown>(2)
-  app.amqp.consume(key('a'), async (msg) => (msg.body.keep ? msg.body : undefined), { next: key('b'), prefetch: 1 })
-  app.amqp.consume(key('b'), async (msg) => { end.push(msg.body) }, { prefetch: 1 })
+  app.amqp.consume(key('a'), async (msg: WarrenMessage<any>) => (msg.body.keep ? msg.body : undefined), { next: key('b'), prefetch: 1 })
+  app.amqp.consume(key('b'), async (msg: WarrenMessage<any>) => { end.push(msg.body) }, { prefetch: 1 })
   await app.ready()
   // Prefetch 1 on both stages keeps the order, so the list below is exact.
   await app.amqp.publish(key('a'), { n: 1, keep: false })
@@ -62,8 +62,8 @@ t.test('next may name another exchange', async (t) => {
   exchanges.push(other)
   queues.push(`${other}.q`)
   const end = collector<WarrenMessage>(1)
-  app.amqp.consume('in', async (msg) => msg.body * 10, { queue: key('a'), next: { exchange: other, routingKey: 'out' } })
-  app.amqp.consume('out', async (msg) => { end.push(msg) }, { exchange: other, exchangeType: 'direct', queue: `${other}.q` })
+  app.amqp.consume('in', async (msg: WarrenMessage<any>) => msg.body * 10, { queue: key('a'), next: { exchange: other, routingKey: 'out' } })
+  app.amqp.consume('out', async (msg: WarrenMessage<any>) => { end.push(msg) }, { exchange: other, exchangeType: 'direct', queue: `${other}.q` })
   await app.ready()
   await app.amqp.publish('in', 4)
   const [msg] = await end.done
@@ -74,7 +74,7 @@ t.test('next may name another exchange', async (t) => {
 t.test('a result nobody can receive is not acked: the stage is tried again after its retry delay, then the message goes to the dead-letter queue', async (t) => {
   const { app, key, take } = await stages(t)
   const seen = collector<number>(2)
-  app.amqp.consume(key('a'), async (msg) => { seen.push(msg.attempt); return 'result' }, { next: key('nobody-binds-this'), retry: { attempts: 2, delay: 50 } })
+  app.amqp.consume(key('a'), async (msg: WarrenMessage<any>) => { seen.push(msg.attempt); return 'result' }, { next: key('nobody-binds-this'), retry: { attempts: 2, delay: 50 } })
   await app.ready()
   await app.amqp.publish(key('a'), 'x')
   t.same(await seen.done, [1, 2], 'the stage ran twice: the first try and one retry')

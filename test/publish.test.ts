@@ -22,7 +22,7 @@ t.test('publish() sends strings as text and Buffers as bytes, each with a fittin
   t.equal(text.body, 'plain words')
   t.match(text.properties.contentType, /^text\/plain/)
   t.ok(Buffer.isBuffer(bytes.body))
-  t.same([...bytes.body], [1, 2, 3])
+  t.same([...(bytes.body as Buffer)], [1, 2, 3])
   t.equal(bytes.properties.contentType, 'application/octet-stream')
 })
 

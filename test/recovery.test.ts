@@ -1,7 +1,7 @@
 import t from 'tap'
 import net from 'node:net'
 import Fastify from 'fastify'
-import warren from '../lib/index'
+import warren, { type WarrenMessage } from '../lib/index'
 import { admin, build, collector, proxy, ready, uniqueName } from './helpers'
 
 t.test('after the connection is cut, the plugin reconnects and its consumers and requests work again', async (t) => {
@@ -13,8 +13,8 @@ t.test('after the connection is cut, the plugin reconnects and its consumers and
   queues.push(events, rpc); exchanges.push(exchange)
   const app = await build(t, { url: p.url, exchange, reconnectDelay: 50 }, { ready: false })
   const got = collector<number>(2)
-  app.amqp.consume(events, async (msg) => { got.push(msg.body) })
-  app.amqp.consume(rpc, async (msg) => msg.body * 2)
+  app.amqp.consume(events, async (msg: WarrenMessage<any>) => { got.push(msg.body) })
+  app.amqp.consume(rpc, async (msg: WarrenMessage<any>) => msg.body * 2)
   await app.ready()
   await app.amqp.publish(events, 1)
   t.equal(await app.amqp.request(rpc, 21), 42)
@@ -39,7 +39,7 @@ t.test('a publish to an exchange deleted after its first use rejects with FST_AM
   queues.push(key); exchanges.push(side)
   const app = await build(t, { reconnectDelay: 50 }, { ready: false })
   const got = collector<string>(1)
-  app.amqp.consume(key, async (msg) => { got.push(msg.body) })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body) })
   await app.ready()
   await ch.assertExchange(side, 'fanout', { durable: false })
   await app.amqp.publish('k', 'first', { exchange: side, mandatory: false })
@@ -57,8 +57,8 @@ t.test('a request to an exchange deleted after its first use rejects with FST_AM
   queues.push(key); exchanges.push(side)
   await ch.assertExchange(side, 'direct', { durable: true })
   const app = await build(t, { reconnectDelay: 50 }, { ready: false })
-  app.amqp.consume(key, async (msg) => msg.body * 2)
-  app.amqp.consume(key, async (msg) => msg.body * 3, { exchange: side, exchangeType: 'direct', queue: `${key}.side` })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => msg.body * 2)
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => msg.body * 3, { exchange: side, exchangeType: 'direct', queue: `${key}.side` })
   queues.push(`${key}.side`)
   await app.ready()
   t.equal(await app.amqp.request(key, 2, { exchange: side }), 6, 'a request through the side exchange works')

@@ -8,7 +8,7 @@ t.test('a handler that fails twice and then succeeds is tried three times, each 
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const tries = collector<{ at: number, msg: WarrenMessage }>(3)
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     tries.push({ at: Date.now(), msg })
     if (msg.attempt < 3) throw new Error(`try ${msg.attempt} fails`)
   }, { retry: { attempts: 3, delay: 300, factor: 2, jitter: 0 } })
@@ -42,7 +42,7 @@ t.test('a handler that always fails ends in the dead-letter queue after the conf
   const app = await build(t, {}, { ready: false })
   const attempts: number[] = []
   let publishedTo = ''
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     attempts.push(msg.attempt)
     publishedTo = msg.exchange
     throw Object.assign(new Error('the payment service said no'), { code: 'E_PAYMENT' })
@@ -79,7 +79,7 @@ t.test('an error marked with noRetry() goes to the dead-letter queue at once', a
   queues.push(key)
   const app = await build(t, {}, { ready: false })
   const attempts: number[] = []
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     attempts.push(msg.attempt)
     throw noRetry(new Error('unknown product'))
   })
@@ -97,7 +97,7 @@ t.test('with retry: false and deadLetter: false a failed message is rejected onc
   const app = await build(t, {}, { ready: false })
   const attempts: number[] = []
   const sentinel = collector<boolean>(1)
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     if (msg.body.sentinel) return sentinel.push(true)
     attempts.push(msg.attempt)
     throw new Error('boom')
@@ -122,11 +122,11 @@ t.test('a retry goes back only to the queue that failed, not to the other queues
   const app = await build(t, { exchanges: { [exchange]: 'fanout' } }, { ready: false })
   const failingTries = collector<number>(2)
   const fineGot: number[] = []
-  app.amqp.consume('', async (msg) => {
+  app.amqp.consume('', async (msg: WarrenMessage<any>) => {
     failingTries.push(msg.attempt)
     if (msg.attempt === 1) throw new Error('first try fails')
   }, { exchange, queue: failing, retry: { attempts: 2, delay: 20 } })
-  app.amqp.consume('', async (msg) => { fineGot.push(msg.attempt) }, { exchange, queue: fine })
+  app.amqp.consume('', async (msg: WarrenMessage<any>) => { fineGot.push(msg.attempt) }, { exchange, queue: fine })
   await app.ready()
   await app.amqp.publish('', { n: 1 }, { exchange })
   t.same(await failingTries.done, [1, 2], 'the failing subscriber got its retry')
@@ -139,7 +139,7 @@ t.test('a message waiting for its retry is kept by the broker: a new instance of
   queues.push(key)
   const first = await build(t, {}, { ready: false })
   const failed = collector<number>(1)
-  first.amqp.consume(key, async (msg) => {
+  first.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     failed.push(msg.attempt)
     throw new Error('down for maintenance')
   }, { retry: { attempts: 2, delay: 1500, jitter: 0 } })
@@ -151,7 +151,7 @@ t.test('a message waiting for its retry is kept by the broker: a new instance of
 
   const second = await build(t, {}, { ready: false })
   const retried = collector<WarrenMessage>(1, 15000)
-  second.amqp.consume(key, async (msg) => { retried.push(msg) }, { retry: { attempts: 2, delay: 1500, jitter: 0 } })
+  second.amqp.consume(key, async (msg: WarrenMessage<any>) => { retried.push(msg) }, { retry: { attempts: 2, delay: 1500, jitter: 0 } })
   await second.ready()
   const [msg] = await retried.done
   t.equal(msg.attempt, 2, 'the new instance gets it as the second try')
@@ -163,7 +163,7 @@ t.test('an exclusive consumer retries through a wait queue of its own and reject
   const key = uniqueName(t)
   const tries = collector<number>(2)
   const sentinel = collector<boolean>(1)
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     if (msg.body.sentinel) return sentinel.push(true)
     tries.push(msg.attempt)
     throw new Error('nope')
@@ -184,7 +184,7 @@ t.test('1,000 poison messages among 1,000 good ones: every poison message is in 
   const handled = new Map<number, number>()
   const good = collector<number>(1000, 60000)
   let handlerCalls = 0
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     handlerCalls++
     handled.set(msg.body.n, (handled.get(msg.body.n) ?? 0) + 1)
     good.push(msg.body.n)
@@ -230,7 +230,7 @@ t.test('queueArguments declare the consumer\'s queue with them: a quorum queue w
   for (let run = 0; run < 3; run++) {
     const app = await build(t, { closeTimeout: 100 }, { ready: false })
     const got = collector<boolean>(1, 5000)
-    app.amqp.consume(key, async (msg) => {
+    app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
       deliveries.push(msg.redelivered)
       got.push(true)
       await new Promise(() => {})

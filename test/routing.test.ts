@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import type { FastifyInstance } from 'fastify'
 import { admin, build, uniqueName } from './helpers'
 import type { ConsumeOptions } from '../lib/index'
@@ -20,7 +21,7 @@ async function route (
     got[name] = []
     let done!: () => void
     finished.push(new Promise<void>((resolve) => { done = resolve }))
-    const consumer = app.amqp.consume(b.keys, async (msg) => {
+    const consumer = app.amqp.consume(b.keys, async (msg: WarrenMessage<any>) => {
       if (msg.body === 'sentinel') return done()
       got[name].push(msg.body)
     }, { exchange, exclusive: true, prefetch: 1, ...b.options })

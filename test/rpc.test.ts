@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { admin, build, collector, deferred, uniqueName } from './helpers'
 
 async function rpcApp (t: any, handlers: Record<string, (msg: any) => unknown>) {
@@ -17,13 +18,13 @@ async function rpcApp (t: any, handlers: Record<string, (msg: any) => unknown>) 
 }
 
 t.test('request() resolves with the value the remote handler returns', async (t) => {
-  const { app, keys } = await rpcApp(t, { add: async (msg) => msg.body.a + msg.body.b })
+  const { app, keys } = await rpcApp(t, { add: async (msg: WarrenMessage<any>) => msg.body.a + msg.body.b })
   t.equal(await app.amqp.request<number>(keys.add, { a: 1, b: 2 }, { timeout: 2000 }), 3)
 })
 
 t.test('concurrent requests each get their own reply', async (t) => {
   const { app, keys } = await rpcApp(t, {
-    square: async (msg) => {
+    square: async (msg: WarrenMessage<any>) => {
       // Finish out of order.
       await new Promise((resolve) => setTimeout(resolve, (msg.body % 5) * 3))
       return msg.body * msg.body
@@ -59,7 +60,7 @@ t.test('a request nobody took before its timeout expires in the queue and is nev
   const executed: unknown[] = []
   const served = collector<unknown>(1)
   const server = await build(t, { exchange })
-  server.amqp.consume(key, async (msg) => {
+  server.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     if (msg.body.fresh) served.push(msg.body)
     else executed.push(msg.body)
     return 'ok'

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { admin, build, collector, deferred, uniqueName, waitFor } from './helpers'
 
 t.test('app.close() with 50 handlers in flight: all 50 finish and are acked, the rest stay in the queue, and a second app drains them, so processed = published', async (t) => {
@@ -15,7 +16,7 @@ t.test('app.close() with 50 handlers in flight: all 50 finish and are acked, the
   const gate = deferred()
   let startedAfterClose = 0
   let closing = false
-  first.amqp.consume(key, async (msg) => {
+  first.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     if (closing) startedAfterClose++
     fifty.push(msg.body.n)
     await gate.promise
@@ -40,7 +41,7 @@ t.test('app.close() with 50 handlers in flight: all 50 finish and are acked, the
   t.equal((await ch.checkQueue(key)).messageCount, TOTAL - 50, 'their messages were acked; the other 250 (prefetched or not) are back in the queue')
 
   const second = await build(t, { exchange }, { ready: false })
-  second.amqp.consume(key, async (msg) => { count(msg.body.n) }, { prefetch: 50 })
+  second.amqp.consume(key, async (msg: WarrenMessage<any>) => { count(msg.body.n) }, { prefetch: 50 })
   await second.ready()
   await waitFor('the second app to drain the queue', () => processed.size === TOTAL)
   t.equal(processed.size, TOTAL, 'processed = published')
@@ -54,7 +55,7 @@ t.test('a handler still running at closeTimeout does not hold close() up: its me
   queues.push(key); exchanges.push(exchange)
   const stuck = await build(t, { exchange, closeTimeout: 300 }, { ready: false })
   const started = collector<number>(1)
-  stuck.amqp.consume(key, async (msg) => {
+  stuck.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     started.push(msg.body)
     await new Promise(() => {}) // never settles
   })
@@ -66,7 +67,7 @@ t.test('a handler still running at closeTimeout does not hold close() up: its me
 
   const next = await build(t, { exchange }, { ready: false })
   const again = collector<{ body: number, redelivered: boolean }>(1)
-  next.amqp.consume(key, async (msg) => { again.push({ body: msg.body, redelivered: msg.redelivered }) })
+  next.amqp.consume(key, async (msg: WarrenMessage<any>) => { again.push({ body: msg.body, redelivered: msg.redelivered }) })
   await next.ready()
   t.same(await again.done, [{ body: 1, redelivered: true }])
 })
@@ -95,7 +96,7 @@ t.test('a consumer started on a queue that already holds more than its prefetch 
   // Its first deliveries arrive in the same read as basic.consume-ok, before the consumer's setup has returned.
   const app = await build(t, {}, { ready: false })
   const got = collector<number>(1000)
-  app.amqp.consume(key, async (msg) => { got.push(msg.body.n) }, { prefetch: 100, exchange: '' })
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body.n) }, { prefetch: 100, exchange: '' })
   await app.ready()
   t.equal((await got.done).length, 1000, 'all 1,000 handled')
   await waitFor('every message to be acked', async () => (await ch.checkQueue(key)).messageCount === 0)

@@ -1,3 +1,4 @@
+import { isDefinition, isSchema, type Definition, type Schema } from '../contracts/define'
 import { FST_AMQP_INVALID_ARGUMENT } from './errors'
 import { assertInteger, assertString, describe, EXCHANGE_TYPES, type NormalizedOptions } from './options'
 import type { ConsumeOptions, ExchangeType, GatherOptions, NextStage, PublishOptions, RequestOptions } from './types'
@@ -14,7 +15,8 @@ const ARG = FST_AMQP_INVALID_ARGUMENT
 const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
 const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
 const GATHER_KEYS = new Set(['timeout', 'exchange', 'headers', 'expect'])
-const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter', 'queueArguments'])
+const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter', 'queueArguments', 'schema'])
+const SCHEMA_KEYS = new Set(['body', 'headers'])
 const RETRY_KEYS = new Set(['attempts', 'delay', 'factor', 'maxDelay', 'jitter'])
 const NEXT_KEYS = new Set(['routingKey', 'exchange'])
 
@@ -113,6 +115,14 @@ export function normalizeGatherOptions (options: GatherOptions | undefined, defa
   return { ...request, expect: names }
 }
 
+/** @internal What a consumer's messages must look like: a definition's schemas, or a per-call `schema`. */
+export interface ConsumeContract {
+  /** The definition it consumes, if it was given one. */
+  definition: Definition | undefined
+  body: Schema | undefined
+  headers: Schema | undefined
+}
+
 /** @internal Consumer settings after validation. */
 export interface NormalizedConsume {
   topology: ConsumerTopology
@@ -120,6 +130,8 @@ export interface NormalizedConsume {
   /** Where the handler's result goes, for a pipeline stage. */
   next: Required<NextStage> | undefined
   retry: NormalizedRetry
+  /** Undefined when its messages have no schema. */
+  contract: ConsumeContract | undefined
 }
 
 /** @internal The most wait queues a consumer declares. */
@@ -178,14 +190,38 @@ function normalizeNext (next: unknown, exchange: string): Required<NextStage> {
   }
 }
 
-/** @internal */
-export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, options: ConsumeOptions | undefined, defaults: NormalizedOptions): NormalizedConsume {
+function normalizeSchema (value: unknown): { body: Schema | undefined, headers: Schema | undefined } {
+  const o = assertObject('options.schema', value)
+  assertKeys('options.schema', o, SCHEMA_KEYS)
+  for (const name of ['body', 'headers'] as const) {
+    if (o[name] !== undefined && !isSchema(o[name])) throw new ARG(`options.schema.${name}`, `expected a Standard Schema or a JSON Schema object, got ${describe(o[name])}`)
+  }
+  return { body: o.body as Schema | undefined, headers: o.headers as Schema | undefined }
+}
+
+/**
+ * @internal
+ * consume()'s arguments, in either order: (target, handler, options) as
+ * before, or (target, options, handler) as Fastify routes are written. The
+ * target is a routing key, a list of them, or a definition.
+ */
+export function normalizeConsumeArgs (target: unknown, second: unknown, third: unknown, defaults: NormalizedOptions): { spec: NormalizedConsume, handler: (...args: any[]) => unknown } {
+  const [handler, options] = typeof second !== 'function' && typeof third === 'function' ? [third, second] : [second, third]
+  const definition = isDefinition(target) ? target : undefined
+  const routingKey = definition === undefined ? target : definition.routingKey
   const keys = Array.isArray(routingKey) ? routingKey : [routingKey]
   if (keys.length === 0) throw new ARG('routingKey', 'the list of routing keys is empty')
   const routingKeys = keys.map((k) => assertRoutingKey(k))
   if (typeof handler !== 'function') throw new ARG('handler', `expected a function, got ${describe(handler)}`)
-  const o = options === undefined ? {} : assertObject('options', options) as ConsumeOptions
-  if (options !== undefined) assertKeys('options', o as Record<string, unknown>, CONSUME_KEYS)
+  const given = options === undefined ? {} : assertObject('options', options) as ConsumeOptions
+  if (options !== undefined) assertKeys('options', given as Record<string, unknown>, CONSUME_KEYS)
+  if (definition !== undefined && given.schema !== undefined) throw new ARG('options.schema', 'a definition brings its own schemas: drop "schema", or consume a routing key')
+  const schema = given.schema === undefined ? undefined : normalizeSchema(given.schema)
+  const contract: ConsumeContract | undefined = definition !== undefined
+    ? { definition, body: definition.body, headers: definition.headers }
+    : schema !== undefined ? { definition: undefined, ...schema } : undefined
+  // A definition names its exchange; an option may still name another.
+  const o: ConsumeOptions = definition?.exchange !== undefined && given.exchange === undefined ? { ...given, exchange: definition.exchange } : given
 
   const exclusive = o.exclusive === undefined ? false : assertBoolean('options.exclusive', o.exclusive)
   if (exclusive && o.queue !== undefined) throw new ARG('options.queue', 'an exclusive queue is named by the server; drop "queue" or "exclusive"')
@@ -225,7 +261,7 @@ export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, opt
   const retryLevels = Math.min(retry.attempts - 1, MAX_WAIT_QUEUES)
   // The longest wait queue name must be a valid queue name too.
   if (!exclusive && retryLevels > 0) assertString('options.queue', waitQueueName(queue, retryLevels), false, ARG)
-  return {
+  const spec: NormalizedConsume = {
     topology: {
       exchange,
       exchangeType,
@@ -239,6 +275,8 @@ export function normalizeConsumeArgs (routingKey: unknown, handler: unknown, opt
     },
     prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG),
     next: o.next === undefined ? undefined : normalizeNext(o.next, exchange),
-    retry
+    retry,
+    contract
   }
+  return { spec, handler: handler as (...args: any[]) => unknown }
 }

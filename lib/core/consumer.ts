@@ -5,6 +5,8 @@ import type { NormalizedConsume } from './call-options'
 import type { Connection } from './connection'
 import { describeError, HEADERS, isRetryable, safeError, type ConsumerView, type Delivery, type Envelope, type Failure, type Outgoing } from './envelope'
 import { FST_AMQP_CLOSED, FST_AMQP_HANDLER_FAILED } from './errors'
+import type { ConsumerDescription } from '../contracts/asyncapi'
+import { invalidMessage, type Check } from '../contracts/validate'
 import { FailureQueues } from './failure-queues'
 import { InFlight } from './in-flight'
 import type { Log } from './log'
@@ -71,7 +73,9 @@ export class WarrenConsumer implements Consumer {
     private readonly ctx: ConsumerContext,
     private readonly spec: NormalizedConsume,
     private readonly handler: MessageHandler,
-    private readonly thisArg: unknown
+    private readonly thisArg: unknown,
+    /** The schema checks of its messages (a definition's, or a per-call `schema`). */
+    private readonly checks?: { body: Check | undefined, headers: Check | undefined }
   ) {
     const t = spec.topology
     this.queue = t.queue
@@ -102,6 +106,27 @@ export class WarrenConsumer implements Consumer {
 
   ready (): Promise<void> {
     return this.readyPromise
+  }
+
+  /** What the AsyncAPI document says of it. */
+  get description (): ConsumerDescription {
+    const t = this.spec.topology
+    const c = this.spec.contract
+    return {
+      queue: this.queue,
+      exclusive: t.exclusive,
+      exchange: t.exchange,
+      exchangeType: t.exchangeType,
+      routingKeys: t.routingKeys,
+      queueArguments: t.queueArgs,
+      prefetch: this.spec.prefetch,
+      attempts: this.spec.retry.attempts,
+      deadLetter: t.deadLetter,
+      next: this.spec.next,
+      definition: c?.definition,
+      body: c?.body,
+      headers: c?.headers
+    }
   }
 
   /** True while the consumer has a live, set-up channel and has not been cancelled. */
@@ -196,6 +221,16 @@ export class WarrenConsumer implements Consumer {
       }
       return this.fail(ch, delivery, delivery.decodeError, 'undecodable')
     }
+    if (this.checks !== undefined) {
+      const invalid = await this.validate(delivery)
+      if (invalid !== undefined) {
+        if (replyTo !== undefined) {
+          this.log.warn({ err: invalid, queue: this.queue, correlationId: delivery.correlationId }, 'amqp request failed its schema; the error is the reply')
+          return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, invalid))
+        }
+        return this.fail(ch, delivery, invalid, 'invalid')
+      }
+    }
     let result: unknown
     try {
       result = await this.handler.call(this.thisArg as any, delivery.msg)
@@ -211,6 +246,27 @@ export class WarrenConsumer implements Consumer {
     }
     if (this.spec.next && result !== undefined) return this.forward(ch, delivery, result)
     this.settle(ch, raw, 'ack')
+  }
+
+  /**
+   * Checks the body and headers against the consumer's schemas, and puts the
+   * validated values (a Standard Schema's output, JSON Schema defaults filled
+   * in) in `msg`; returns FST_AMQP_INVALID_MESSAGE if either fails.
+   */
+  private async validate (delivery: Delivery): Promise<Error | undefined> {
+    const { body, headers } = this.checks!
+    const key = delivery.msg.routingKey
+    if (body !== undefined) {
+      const checked = await body(delivery.msg.body)
+      if (!checked.ok) return invalidMessage('body', key, checked.issues)
+      delivery.msg.body = checked.value
+    }
+    if (headers !== undefined) {
+      const checked = await headers(delivery.msg.headers)
+      if (!checked.ok) return invalidMessage('headers', key, checked.issues)
+      delivery.msg.headers = checked.value as Record<string, any>
+    }
+    return undefined
   }
 
   /**
@@ -249,7 +305,7 @@ export class WarrenConsumer implements Consumer {
     const t = this.spec.topology
     const step = nextStep(reason, attempt, this.spec.retry, t.retryLevels, t.deadLetter !== undefined)
     const cause = safeError(err)
-    const logged = reason === 'undecodable' || reason === 'unencodable-result' ? cause : new FST_AMQP_HANDLER_FAILED(this.queue, { cause })
+    const logged = reason === 'undecodable' || reason === 'unencodable-result' || reason === 'invalid' ? cause : new FST_AMQP_HANDLER_FAILED(this.queue, { cause })
     const details = { err: logged, queue: this.queue, messageId: delivery.messageId, attempt, reason }
     // Its channel is gone: the broker delivers the original again, so a copy would be a duplicate.
     if (!isOpen(ch)) return

@@ -82,6 +82,18 @@ export const FST_AMQP_TOPOLOGY_MISMATCH = createError<'FST_AMQP_TOPOLOGY_MISMATC
 /** A body could not be encoded (for example, a BigInt or a circular object), or amqplib could not write the message. */
 export const FST_AMQP_ENCODE = createError('FST_AMQP_ENCODE', 'Could not encode the message: %s', 500, TypeError)
 
+/**
+ * A message failed its schema: a body or headers given to publish(),
+ * request() or gather() (nothing was sent), or a message received (never
+ * handed to the handler: dead-lettered, or answered with this error if it is
+ * a request). As Fastify's FST_ERR_VALIDATION: `err.validation` holds the
+ * errors (ajv's shape), `err.validationContext` is 'body' or 'headers'.
+ */
+export const FST_AMQP_INVALID_MESSAGE = createError('FST_AMQP_INVALID_MESSAGE', 'Invalid %s for "%s": %s', 400)
+
+/** A reply failed its schema: request() rejects with it (`err.validation`), gather() lists it in `failed`. */
+export const FST_AMQP_INVALID_REPLY = createError('FST_AMQP_INVALID_REPLY', 'Invalid reply to request "%s": %s', 502)
+
 /** A received message could not be decoded according to its content type. */
 export const FST_AMQP_DECODE = createError('FST_AMQP_DECODE', 'Could not decode a message with content type "%s": %s', 502)
 
@@ -120,6 +132,8 @@ export const errors = {
   FST_AMQP_TOPOLOGY_MISMATCH,
   FST_AMQP_ENCODE,
   FST_AMQP_DECODE,
+  FST_AMQP_INVALID_MESSAGE,
+  FST_AMQP_INVALID_REPLY,
   FST_AMQP_HANDLER_FAILED,
   FST_AMQP_RPC_TIMEOUT,
   FST_AMQP_RPC_REMOTE_ERROR,

@@ -1,6 +1,7 @@
 import type { ConsumeMessage } from 'amqplib'
 import type { Outgoing } from './envelope'
 import { FST_AMQP_RPC_TIMEOUT } from './errors'
+import { invalidReply, type Checked } from '../contracts/validate'
 import { callerStack, withOrigin, type Call, type RpcClient } from './rpc'
 import type { GatherFailure, GatherReply, GatherResult } from './types'
 
@@ -30,18 +31,45 @@ export function gather (client: RpcClient, call: Call, message: Outgoing, expect
       missing: waitingFor ? [...waitingFor] : [],
       complete: isComplete()
     })
+    /** Replies whose schema check has not settled yet (an asynchronous Standard Schema). */
+    let checking = 0
+    const record = (from: string, checked: Checked): void => {
+      if (checked.ok) replies.push({ from, body: checked.value })
+      else failed.push({ from, error: withOrigin(invalidReply(call.routingKey, checked.issues), origin) })
+    }
+    /** Counts one answer from `from`; true (and resolved) once enough have come. */
+    const answered = (from: string): boolean => {
+      waitingFor?.delete(from)
+      if (!isComplete() || checking > 0) return false
+      finish()
+      return true
+    }
     client.call(call, message, {
       reply (msg: ConsumeMessage) {
-        const from = msg.properties.appId ?? ''
+        const from = typeof msg.properties.appId === 'string' ? msg.properties.appId : ''
+        let body: unknown
         try {
-          replies.push({ from, body: client.envelope.openReply(msg, call.routingKey) })
+          body = client.envelope.openReply(msg, call.routingKey)
         } catch (err) {
           failed.push({ from, error: withOrigin(err as Error, origin) })
+          return answered(from)
         }
-        waitingFor?.delete(from)
-        if (!isComplete()) return false
-        finish()
-        return true
+        if (call.reply === undefined) {
+          replies.push({ from, body })
+          return answered(from)
+        }
+        const checked = call.reply(body)
+        if (!(checked instanceof Promise)) {
+          record(from, checked)
+          return answered(from)
+        }
+        checking++
+        checked.then((c) => {
+          checking--
+          record(from, c)
+          answered(from)
+        }, () => { checking-- })
+        return false
       },
       timeout: (sent) => {
         if (sent || replies.length + failed.length > 0) return finish()

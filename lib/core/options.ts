@@ -1,3 +1,4 @@
+import { isDefinition, type Definition } from '../contracts/define'
 import { FST_AMQP_INVALID_OPTION } from './errors'
 import type { ExchangeType, WarrenOptions } from './types'
 
@@ -21,13 +22,35 @@ export interface NormalizedOptions {
   publishBufferBytes: number
   maxMessageSize: number
   closeTimeout: number
+  /** The definitions this service publishes, for its AsyncAPI document. */
+  publishes: Definition[]
+  asyncapi: NormalizedAsyncApi
 }
+
+/** @internal The AsyncAPI options after validation. */
+export interface NormalizedAsyncApi {
+  /** Whether the plugin serves the document and its page. */
+  serve: boolean
+  path: string
+  title: string
+  version: string
+  description: string | undefined
+  script: string
+  stylesheet: string
+}
+
+/** @internal The AsyncAPI React component the page loads by default. */
+export const ASYNCAPI_UI = {
+  script: 'https://unpkg.com/@asyncapi/react-component@3.2.1/browser/standalone/index.js',
+  stylesheet: 'https://unpkg.com/@asyncapi/react-component@3.2.1/styles/default.min.css'
+} as const
 
 /** @internal Every option the plugin takes. */
 export const OPTION_NAMES: ReadonlySet<string> = new Set([
   'url', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
   'connectTimeout', 'reconnectDelay', 'reconnectDelayMax', 'publishTimeout',
-  'publishBuffer', 'publishBufferBytes', 'maxMessageSize', 'closeTimeout'
+  'publishBuffer', 'publishBufferBytes', 'maxMessageSize', 'closeTimeout',
+  'publishes', 'asyncapi'
 ])
 
 /** @internal */
@@ -109,6 +132,52 @@ function assertExchanges (value: unknown, own: string): Record<string, ExchangeT
   return all
 }
 
+function assertPublishes (value: unknown): Definition[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) throw new FST_AMQP_INVALID_OPTION('publishes', `expected a list of definitions (defineMessage, defineRequest), got ${describe(value)}`)
+  return value.map((d, i) => {
+    if (!isDefinition(d)) throw new FST_AMQP_INVALID_OPTION(`publishes[${i}]`, `expected a definition (defineMessage, defineRequest), got ${describe(d)}`)
+    return d
+  })
+}
+
+const ASYNCAPI_KEYS = new Set(['path', 'title', 'version', 'description', 'ui'])
+
+function assertAsyncApi (value: unknown, connectionName: string): NormalizedAsyncApi {
+  const serve = value !== undefined && value !== false
+  const o = (value === undefined || typeof value === 'boolean' ? {} : value) as Record<string, unknown>
+  if (typeof value !== 'boolean' && value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new FST_AMQP_INVALID_OPTION('asyncapi', `expected true, false or { path, title, version, description, ui }, got ${describe(value)}`)
+  }
+  for (const k of Object.keys(o)) if (!ASYNCAPI_KEYS.has(k)) throw new FST_AMQP_INVALID_OPTION(`asyncapi.${k}`, 'unknown option')
+  const text = (name: string, fallback: string): string => {
+    const v = o[name]
+    if (v === undefined) return fallback
+    if (typeof v !== 'string' || v === '') throw new FST_AMQP_INVALID_OPTION(`asyncapi.${name}`, `expected a non-empty string, got ${describe(v)}`)
+    return v
+  }
+  const path = text('path', '/asyncapi')
+  if (!path.startsWith('/') || path.endsWith('/') || /[?#]/.test(path)) throw new FST_AMQP_INVALID_OPTION('asyncapi.path', `expected a path such as "/asyncapi", got ${describe(path)}`)
+  const ui = (o.ui ?? {}) as Record<string, unknown>
+  if (ui === null || typeof ui !== 'object' || Array.isArray(ui)) throw new FST_AMQP_INVALID_OPTION('asyncapi.ui', `expected { script, stylesheet }, got ${describe(o.ui)}`)
+  for (const k of Object.keys(ui)) if (k !== 'script' && k !== 'stylesheet') throw new FST_AMQP_INVALID_OPTION(`asyncapi.ui.${k}`, 'unknown option')
+  const url = (name: 'script' | 'stylesheet'): string => {
+    const v = ui[name]
+    if (v === undefined) return ASYNCAPI_UI[name]
+    if (typeof v !== 'string' || v === '') throw new FST_AMQP_INVALID_OPTION(`asyncapi.ui.${name}`, `expected a URL, got ${describe(v)}`)
+    return v
+  }
+  return {
+    serve,
+    path,
+    title: text('title', connectionName),
+    version: text('version', '1.0.0'),
+    description: o.description === undefined ? undefined : text('description', ''),
+    script: url('script'),
+    stylesheet: url('stylesheet')
+  }
+}
+
 function assertUrl (name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new FST_AMQP_INVALID_OPTION(name, `expected an amqp:// or amqps:// URL, got ${typeof value === 'string' ? 'an empty string' : describe(value)}`)
@@ -155,12 +224,13 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
   const reconnectDelayMax = o.reconnectDelayMax === undefined
     ? Math.max(reconnectDelay, DEFAULTS.reconnectDelayMax)
     : assertInteger('reconnectDelayMax', o.reconnectDelayMax, reconnectDelay, 3600000)
+  const connectionName = o.connectionName === undefined ? DEFAULTS.connectionName : assertString('connectionName', o.connectionName)
   return {
     urls,
     exchange,
     exchanges: assertExchanges(o.exchanges, exchange),
     prefetch: o.prefetch === undefined ? DEFAULTS.prefetch : assertInteger('prefetch', o.prefetch, 1, 65535),
-    connectionName: o.connectionName === undefined ? DEFAULTS.connectionName : assertString('connectionName', o.connectionName),
+    connectionName,
     heartbeat: o.heartbeat === undefined ? DEFAULTS.heartbeat : assertInteger('heartbeat', o.heartbeat, 0, 3600),
     connectTimeout: o.connectTimeout === undefined ? DEFAULTS.connectTimeout : assertInteger('connectTimeout', o.connectTimeout, 1, 600000),
     reconnectDelay,
@@ -169,6 +239,8 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     publishBuffer: o.publishBuffer === undefined ? DEFAULTS.publishBuffer : assertInteger('publishBuffer', o.publishBuffer, 0, 10000000),
     publishBufferBytes: o.publishBufferBytes === undefined ? DEFAULTS.publishBufferBytes : assertInteger('publishBufferBytes', o.publishBufferBytes, 0, Number.MAX_SAFE_INTEGER),
     maxMessageSize: o.maxMessageSize === undefined ? DEFAULTS.maxMessageSize : assertInteger('maxMessageSize', o.maxMessageSize, 1, 536870912),
-    closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000)
+    closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000),
+    publishes: assertPublishes(o.publishes),
+    asyncapi: assertAsyncApi(o.asyncapi, connectionName)
   }
 }

@@ -29,6 +29,8 @@ export type FailureReason =
   | 'forward-failed'
   /** A pipeline stage's result could not be encoded. */
   | 'unencodable-result'
+  /** The body or headers failed the consumer's schema; the handler never saw it. */
+  | 'invalid'
 
 /** @internal Where a failed message goes next. */
 export type Step =

@@ -1,5 +1,6 @@
 import type { ConsumeMessage } from 'amqplib'
 import type { Connection } from './connection'
+import { invalidReply, whenChecked, type Check } from '../contracts/validate'
 import type { Envelope, Outgoing } from './envelope'
 import {
   FST_AMQP_CLOSED,
@@ -18,6 +19,8 @@ export interface Call {
   routingKey: string
   timeout: number
   headers: Record<string, unknown> | undefined
+  /** The reply's schema check, for a defined request. */
+  reply?: Check
 }
 
 /**
@@ -66,7 +69,15 @@ class RequestWaiter implements Waiter {
       this.failed(err as Error)
       return true
     }
-    this.resolve(body)
+    const check = this.call.reply
+    if (check === undefined) {
+      this.resolve(body)
+      return true
+    }
+    whenChecked(check(body), (checked) => {
+      if (checked.ok) this.resolve(checked.value)
+      else this.failed(invalidReply(this.call.routingKey, checked.issues))
+    })
     return true
   }
 

@@ -1,5 +1,7 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, FastifyTypeProviderDefault, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase, RawServerDefault } from 'fastify'
 import type { MessageProperties } from 'amqplib'
+import type { Definition, InputOf, MessageDefinition, OutputOf, RequestDefinition, Schema } from '../contracts/define'
+import type { ValidationIssue } from '../contracts/validate'
 
 /** The exchange types RabbitMQ routes with. */
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers'
@@ -112,9 +114,37 @@ export interface WarrenOptions {
    * @default 30000
    */
   closeTimeout?: number
+  /**
+   * The definitions this service publishes (or requests), so that its
+   * AsyncAPI document lists them before the first message is sent.
+   * @default []
+   */
+  publishes?: Definition[]
+  /**
+   * Serves this service's AsyncAPI document: the JSON at `<path>.json` and a
+   * page rendering it at `<path>`. `true` is `{ path: '/asyncapi' }`.
+   * `app.amqp.asyncapi()` returns the document either way.
+   * @default false
+   */
+  asyncapi?: boolean | AsyncApiOptions
 }
 
-/** Per-call options of publish(). */
+/** Options of the AsyncAPI document and its page. */
+export interface AsyncApiOptions {
+  /** Where the page is served; the JSON is at `<path>.json`. @default '/asyncapi' */
+  path?: string
+  /** The document's title. @default connectionName */
+  title?: string
+  /** The document's version (of your API). @default '1.0.0' */
+  version?: string
+  /** The document's description. */
+  description?: string
+  /**
+   * Where the page loads the AsyncAPI React component from: its standalone
+   * script and stylesheet. @default unpkg.com, @asyncapi/react-component 3.2.1
+   */
+  ui?: { script?: string, stylesheet?: string }
+}
 export interface PublishOptions {
   /** Exchange to publish to. `''` is RabbitMQ's default exchange (routing key = queue name). @default the plugin's exchange */
   exchange?: string
@@ -177,12 +207,12 @@ export interface GatherOptions {
 export interface RemoteError extends Error {
   code: 'FST_AMQP_RPC_REMOTE_ERROR'
   statusCode: number
-  /** The remote error's message and code, as the remote service sent them. */
-  remote: { message: string | undefined, code: unknown }
+  /** The remote error's message and code, as the remote service sent them; `validation` when the request failed the remote consumer's schema. */
+  remote: { message: string | undefined, code: string | undefined, validation?: unknown[] }
 }
 
 /** One reply gathered. */
-export interface GatherReply<T = any> {
+export interface GatherReply<T = unknown> {
   /** The replying service's `connectionName` (the reply's app_id). */
   from: string
   /** The decoded reply. */
@@ -193,12 +223,12 @@ export interface GatherReply<T = any> {
 export interface GatherFailure {
   /** The replying service's `connectionName` (the reply's app_id). */
   from: string
-  /** FST_AMQP_RPC_REMOTE_ERROR (a RemoteError, with `remote`), or FST_AMQP_DECODE for a reply that did not decode. */
+  /** FST_AMQP_RPC_REMOTE_ERROR (a RemoteError, with `remote`), FST_AMQP_DECODE for a reply that did not decode, or FST_AMQP_INVALID_REPLY for one that failed its schema. */
   error: RemoteError | Error
 }
 
 /** What gather() resolves with: whatever arrived in time. */
-export interface GatherResult<T = any> {
+export interface GatherResult<T = unknown> {
   /** The replies, in the order they arrived. */
   replies: Array<GatherReply<T>>
   /** The error replies, in the order they arrived. */
@@ -292,17 +322,37 @@ export interface ConsumeOptions {
    * publishes to the consumer's exchange.
    */
   next?: string | NextStage
+  /**
+   * Schemas for the messages of a consumer given a routing key rather than a
+   * definition, as a Fastify route's `schema`: the handler's `msg.body` (and
+   * `msg.headers`) are typed from them, and a message that fails them is
+   * dead-lettered (reason `invalid`) without calling the handler.
+   */
+  schema?: ConsumeSchema
+}
+
+/** Per-call schemas of a consumer. */
+export interface ConsumeSchema {
+  /** The body's schema: a Standard Schema or a JSON Schema. */
+  body?: Schema
+  /** The application headers' schema. */
+  headers?: Schema
 }
 
 /** A message as a handler receives it. */
-export interface WarrenMessage<T = any> {
-  /** The decoded body: parsed JSON, a string for text/*, a Buffer otherwise. */
+export interface WarrenMessage<T = unknown, H = Record<string, any>> {
+  /**
+   * The decoded body: parsed JSON, a string for text/*, a Buffer otherwise;
+   * with a schema, the validated value (typed from the schema). `unknown`
+   * without one: give a schema, or the type (`WarrenMessage<Order>`).
+   */
   body: T
   /** The raw body bytes. */
   content: Buffer
   routingKey: string
   exchange: string
-  headers: Record<string, any>
+  /** The application headers (and the broker's): with a headers schema, validated and typed. */
+  headers: H
   properties: MessageProperties
   /** True when the broker delivered this message before (to this or another consumer). */
   redelivered: boolean
@@ -319,7 +369,7 @@ export interface WarrenMessage<T = any> {
  * the resolved value is the reply and a throw becomes FST_AMQP_RPC_REMOTE_ERROR
  * at the requester. `this` is the Fastify instance that registered the consumer.
  */
-export type MessageHandler<T = any, R = unknown> = (this: FastifyInstance, msg: WarrenMessage<T>) => R | Promise<R>
+export type MessageHandler<T = unknown, R = unknown, H = Record<string, any>> = (this: FastifyInstance, msg: WarrenMessage<T, H>) => R | Promise<R>
 
 /** A running (or starting) consumer. */
 export interface Consumer {
@@ -361,12 +411,62 @@ export interface Health {
   buffered: number
 }
 
-/** The `app.amqp` decorator. */
-export interface Amqp {
+/** A message body as a definition's schema types it for sending. */
+export type BodyIn<D, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = D extends { body: infer S } ? InputOf<S, TP> : unknown
+/** A message body as a definition's schema types it once received and validated. */
+export type BodyOut<D, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = D extends { body: infer S } ? OutputOf<S, TP> : unknown
+/** A request definition's reply, as the consumer that serves it must return it. */
+export type ReplyIn<D, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = D extends { reply: infer S } ? InputOf<S, TP> : unknown
+/** A request definition's reply, as request() resolves with it. */
+export type ReplyOut<D, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = D extends { reply: infer S } ? OutputOf<S, TP> : unknown
+/** The headers a definition's (or a per-call) schema gives a received message; any others are there too. */
+export type HeadersOut<S, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = [S] extends [undefined] ? Record<string, any> : OutputOf<S, TP> & Record<string, unknown>
+/** The headers a definition's schema asks of a message sent. */
+export type HeadersIn<S, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = [S] extends [undefined] ? Record<string, unknown> : InputOf<S, TP>
+
+/** publish() options for a definition: its headers typed from its schema. */
+export type DefinedPublishOptions<D extends Definition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = Omit<PublishOptions, 'headers'> & { headers?: HeadersIn<D['headers'], TP> }
+/** request() options for a definition. */
+export type DefinedRequestOptions<D extends Definition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = Omit<RequestOptions, 'headers'> & { headers?: HeadersIn<D['headers'], TP> }
+/** gather() options for a definition. */
+export type DefinedGatherOptions<D extends Definition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = Omit<GatherOptions, 'headers'> & { headers?: HeadersIn<D['headers'], TP> }
+
+/** consume() options without `schema` (a definition brings its own). */
+export type DefinedConsumeOptions = Omit<ConsumeOptions, 'schema'>
+
+/** The handler of a definition's consumer: typed body and headers; for a request, the reply's type to return. */
+export type DefinedHandler<D extends Definition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> =
+  D extends RequestDefinition
+    ? (this: FastifyInstance, msg: WarrenMessage<BodyOut<D, TP>, HeadersOut<D['headers'], TP>>) => ReplyIn<D, TP> | Promise<ReplyIn<D, TP>>
+    : (this: FastifyInstance, msg: WarrenMessage<BodyOut<D, TP>, HeadersOut<D['headers'], TP>>) => unknown
+
+/** The handler of a consumer with a per-call `schema`. */
+export type SchemaHandler<S extends ConsumeSchema, R, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> =
+  (this: FastifyInstance, msg: WarrenMessage<S extends { body: infer B } ? OutputOf<B, TP> : unknown, HeadersOut<S extends { headers: infer H } ? H : undefined, TP>>) => R | Promise<R>
+
+/** An AsyncAPI 3.0 document, as a plain object. */
+export interface AsyncApiDocument {
+  asyncapi: '3.0.0'
+  info: { title: string, version: string, description?: string }
+  [key: string]: unknown
+}
+
+/** A validation error, as in `err.validation` of FST_AMQP_INVALID_MESSAGE and FST_AMQP_INVALID_REPLY. */
+export type { ValidationIssue }
+
+/**
+ * The `app.amqp` decorator. Its types follow the Fastify instance's type
+ * provider (`app.withTypeProvider<...>()`), which types plain JSON Schemas.
+ */
+export interface Amqp<TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault> {
+  /** Publishes a defined message: its body is typed and validated before it is sent; resolves once the broker confirms it. */
+  publish<const D extends MessageDefinition> (definition: D, body: BodyIn<D, TypeProvider>, options?: DefinedPublishOptions<D, TypeProvider>): Promise<PublishReceipt>
   /** Publishes a message; resolves once the broker confirms it. */
   publish<T = unknown> (routingKey: string, body: T, options?: PublishOptions): Promise<PublishReceipt>
+  /** Sends a defined request and resolves with its reply, validated and typed. */
+  request<const D extends RequestDefinition> (definition: D, body: BodyIn<D, TypeProvider>, options?: DefinedRequestOptions<D, TypeProvider>): Promise<ReplyOut<D, TypeProvider>>
   /** Sends a request and resolves with the decoded reply. */
-  request<Res = any, Req = unknown> (routingKey: string, body: Req, options?: RequestOptions): Promise<Res>
+  request<Res = unknown, Req = unknown> (routingKey: string, body: Req, options?: RequestOptions): Promise<Res>
   /**
    * Scatter-gather: publishes one request to every queue bound to the routing
    * key and collects replies until `expect` is met or `timeout` passes, then
@@ -374,17 +474,41 @@ export interface Amqp {
    * with what it has, if the connection is lost or the app closes. It rejects
    * only when the request could not be sent: FST_AMQP_UNROUTABLE when no queue
    * is bound, FST_AMQP_RPC_TIMEOUT when it was not even sent by the deadline
-   * (no connection), or the publish error.
+   * (no connection), or the publish error. With a definition, every reply is
+   * validated (one that fails is in `failed`).
    */
-  gather<Res = any, Req = unknown> (routingKey: string, body: Req, options?: GatherOptions): Promise<GatherResult<Res>>
+  gather<const D extends RequestDefinition> (definition: D, body: BodyIn<D, TypeProvider>, options?: DefinedGatherOptions<D, TypeProvider>): Promise<GatherResult<ReplyOut<D, TypeProvider>>>
+  gather<Res = unknown, Req = unknown> (routingKey: string, body: Req, options?: GatherOptions): Promise<GatherResult<Res>>
   /** The connection's and consumers' state now, for a readiness or health route. */
   health (): Health
-  /** Registers a consumer; it starts when the app is ready (at once if it already is). */
-  consume<T = any, R = unknown> (routingKey: string | string[], handler: MessageHandler<T, R>, options?: ConsumeOptions): Consumer
+  /** This service's AsyncAPI 3.0 document: its server, what it consumes, and what it publishes (see the `publishes` option). */
+  asyncapi (): AsyncApiDocument
+  /**
+   * Consumes a defined message or request: the body (and headers) are
+   * validated before the handler runs, and typed; a request's handler must
+   * return its reply's type. Starts when the app is ready (at once if it is).
+   */
+  consume<const D extends Definition> (definition: D, handler: DefinedHandler<D, TypeProvider>, options?: DefinedConsumeOptions): Consumer
+  consume<const D extends Definition> (definition: D, options: DefinedConsumeOptions, handler: DefinedHandler<D, TypeProvider>): Consumer
+  /** Consumes with per-call schemas (`options.schema`), as a Fastify route: `msg.body` is typed and validated. */
+  consume<const S extends ConsumeSchema, R = unknown> (routingKey: string | string[], handler: SchemaHandler<S, R, TypeProvider>, options: ConsumeOptions & { schema: S }): Consumer
+  consume<const S extends ConsumeSchema, R = unknown> (routingKey: string | string[], options: ConsumeOptions & { schema: S }, handler: SchemaHandler<S, R, TypeProvider>): Consumer
+  /** Registers a consumer; it starts when the app is ready (at once if it already is). `msg.body` is `unknown` unless typed. */
+  consume<T = unknown, R = unknown> (routingKey: string | string[], handler: MessageHandler<T, R>, options?: ConsumeOptions): Consumer
+  consume<T = unknown, R = unknown> (routingKey: string | string[], options: ConsumeOptions, handler: MessageHandler<T, R>): Consumer
 }
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    amqp: Amqp
+  // The same type parameters as Fastify's declaration (merging requires it); only the type provider is used here.
+  /* eslint-disable @typescript-eslint/no-unused-vars */
+  interface FastifyInstance<
+    RawServer extends RawServerBase = RawServerDefault,
+    RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+    RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+    Logger extends FastifyBaseLogger = FastifyBaseLogger,
+    TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault
+  > {
+    amqp: Amqp<TypeProvider>
   }
+  /* eslint-enable @typescript-eslint/no-unused-vars */
 }

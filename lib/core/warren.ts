@@ -2,18 +2,44 @@ import { normalizeConsumeArgs, normalizeGatherOptions, normalizePublishOptions, 
 import { gather } from './gather'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
+import { asyncApiDocument } from '../contracts/asyncapi'
+import { isDefinition, type Definition } from '../contracts/define'
+import { invalidMessage, Validators } from '../contracts/validate'
 import { Envelope, type Outgoing } from './envelope'
-import { FST_AMQP_CLOSED, FST_AMQP_DUPLICATE_CONSUMER, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
+import { FST_AMQP_CLOSED, FST_AMQP_DUPLICATE_CONSUMER, FST_AMQP_INVALID_ARGUMENT, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
 import { secretId } from './ids'
 import type { Log } from './log'
-import type { NormalizedOptions } from './options'
+import { describe, type NormalizedOptions } from './options'
 import { Publisher, type PublisherOptions } from './publisher'
 import { RpcClient } from './rpc'
 import { withTimeout } from './timeout'
 import { declareExchange } from './topology'
-import type { ConsumeOptions, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
+import type { AsyncApiDocument, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
 
 type State = 'idle' | 'connecting' | 'connected' | 'closing' | 'closed'
+
+/** @internal What the host (the Fastify plugin) tells the core about a call. */
+export interface HostContext {
+  /** The schemas a JSON Schema may $ref (app.getSchemas() of the calling instance). */
+  schemas?: () => Record<string, unknown>
+}
+
+/** The definition given to `method`, checked to be of `kind`. */
+function definitionOf (target: unknown, kind: 'message', method: string): Extract<Definition, { kind: 'message' }>
+function definitionOf (target: unknown, kind: 'request', method: string): Extract<Definition, { kind: 'request' }>
+function definitionOf (target: unknown, kind: Definition['kind'], method: string): Definition {
+  if (!isDefinition(target)) throw new FST_AMQP_INVALID_ARGUMENT('routingKey', `expected a routing key or a definition, got ${describe(target)}`)
+  if (target.kind !== kind) {
+    throw new FST_AMQP_INVALID_ARGUMENT('definition', `${method} takes a ${kind === 'message' ? 'defineMessage()' : 'defineRequest()'} definition, and "${target.routingKey}" is a ${target.kind}`)
+  }
+  return target
+}
+
+/** Options with the definition's exchange, unless they name one themselves. */
+function withExchange<O extends { exchange?: string }> (options: O | undefined, def: Definition): O | undefined {
+  if (def.exchange === undefined || options?.exchange !== undefined) return options
+  return { ...options, exchange: def.exchange } as O
+}
 
 /**
  * @internal
@@ -31,6 +57,8 @@ export class Warren {
   private readonly replies: Publisher
   private rpcClient: RpcClient | undefined
   private readonly consumers = new Set<WarrenConsumer>()
+  /** Compiled schemas of the definitions and per-call schemas used here. */
+  private readonly validators = new Validators()
   /** Named queues consumed by this app: a second consumer of one would split its messages. */
   private readonly consumedQueues = new Set<string>()
   /** Builds and checks every message sent, reads every delivery. */
@@ -67,7 +95,7 @@ export class Warren {
       name: 'replies',
       confirm: false,
       knownExchanges: [],
-      // Replies are mandatory: one whose reply_to names no queue comes back here.
+      // A reply to a named queue is mandatory: one whose reply_to names no queue comes back here.
       onReturn: (msg) => log.warn({ replyTo: msg.fields.routingKey, correlationId: msg.properties.correlationId },
         'amqp reply returned: its reply_to names no queue (the requester is gone, or gave a wrong address); dropped')
     }, log)
@@ -116,36 +144,72 @@ export class Warren {
       `the consumer of queue "${c.queue}" could not start within ${wait} ms: its connection is down`), this.conn.retryAfter()))))
   }
 
-  publish (routingKey: string, body: unknown, options?: PublishOptions): Promise<PublishReceipt> {
+  /**
+   * Publishes to a routing key, or a defined message (validated first).
+   * `host` gives the schemas a definition's JSON Schema may $ref.
+   */
+  publish (target: string | Definition, body: unknown, options?: PublishOptions, host?: HostContext): Promise<PublishReceipt> {
+    if (typeof target !== 'string') return this.publishDefined(target, body, options, host)
     // Not async: one promise per publish (the publisher's), with bad arguments as a rejection too.
     let o: NormalizedPublish
     let message: Outgoing
     try {
-      assertRoutingKey(routingKey)
+      assertRoutingKey(target)
       o = options === undefined ? this.publishDefaults : normalizePublishOptions(options, this.opts)
-      message = this.envelope.publish(o.exchange, routingKey, body, o)
+      message = this.envelope.publish(o.exchange, target, body, o)
     } catch (err) {
       return Promise.reject(err)
     }
     return this.publisher.publish(message, o.timeout, { messageId: message.props.messageId })
   }
 
-  request (routingKey: string, body: unknown, options?: RequestOptions): Promise<any> {
+  private async publishDefined (target: unknown, body: unknown, options: PublishOptions | undefined, host: HostContext | undefined): Promise<PublishReceipt> {
+    const def = definitionOf(target, 'message', 'publish()')
+    const o = normalizePublishOptions(withExchange(options, def), this.opts)
+    await this.checkOutgoing(def, body, o.headers, host)
+    const message = this.envelope.publish(o.exchange, def.routingKey, body, o)
+    return this.publisher.publish(message, o.timeout, { messageId: message.props.messageId })
+  }
+
+  /** Sends a request to a routing key, or a defined request (validated first, its reply validated too). */
+  request (target: string | Definition, body: unknown, options?: RequestOptions, host?: HostContext): Promise<any> {
+    if (typeof target !== 'string') return this.requestDefined(target, body, options, host)
     try {
-      assertRoutingKey(routingKey)
-      const call = { ...normalizeRequestOptions(options, this.opts), routingKey }
-      const message = this.envelope.request(call.exchange, routingKey, body, secretId(), call.timeout, call.headers)
+      assertRoutingKey(target)
+      const call = { ...normalizeRequestOptions(options, this.opts), routingKey: target }
+      const message = this.envelope.request(call.exchange, target, body, secretId(), call.timeout, call.headers)
       return this.rpc().request(call, message)
     } catch (err) {
       return Promise.reject(err)
     }
   }
 
-  async gather (routingKey: string, body: unknown, options?: GatherOptions): Promise<GatherResult> {
-    assertRoutingKey(routingKey)
-    const { expect, ...o } = normalizeGatherOptions(options, this.opts)
+  private async requestDefined (target: unknown, body: unknown, options: RequestOptions | undefined, host: HostContext | undefined): Promise<unknown> {
+    const def = definitionOf(target, 'request', 'request()')
+    const o = normalizeRequestOptions(withExchange(options, def), this.opts)
+    await this.checkOutgoing(def, body, o.headers, host)
+    const call = { ...o, routingKey: def.routingKey, reply: this.validators.check(def.reply, 'in', 'definition.reply', host?.schemas) }
+    const message = this.envelope.request(call.exchange, def.routingKey, body, secretId(), call.timeout, call.headers)
+    return this.rpc().request(call, message)
+  }
+
+  async gather (target: string | Definition, body: unknown, options?: GatherOptions, host?: HostContext): Promise<GatherResult> {
+    const def = typeof target === 'string' ? undefined : definitionOf(target, 'request', 'gather()')
+    const routingKey = def === undefined ? assertRoutingKey(target) : def.routingKey
+    const { expect, ...o } = normalizeGatherOptions(def === undefined ? options : withExchange(options, def), this.opts)
+    if (def !== undefined) await this.checkOutgoing(def, body, o.headers, host)
+    const reply = def === undefined ? undefined : this.validators.check(def.reply, 'in', 'definition.reply', host?.schemas)
     const message = this.envelope.request(o.exchange, routingKey, body, secretId(), o.timeout, o.headers)
-    return gather(this.rpc(), { ...o, routingKey }, message, expect)
+    return gather(this.rpc(), { ...o, routingKey, reply }, message, expect)
+  }
+
+  /** Checks a defined message's body and headers before it is sent: FST_AMQP_INVALID_MESSAGE, and nothing is sent. */
+  private async checkOutgoing (def: Definition, body: unknown, headers: Record<string, unknown> | undefined, host: HostContext | undefined): Promise<void> {
+    const checked = await this.validators.check(def.body, 'out', 'definition.body', host?.schemas)(body)
+    if (!checked.ok) throw invalidMessage('body', def.routingKey, checked.issues)
+    if (def.headers === undefined) return
+    const checkedHeaders = await this.validators.check(def.headers, 'out', 'definition.headers', host?.schemas)(headers ?? {})
+    if (!checkedHeaders.ok) throw invalidMessage('headers', def.routingKey, checkedHeaders.issues)
   }
 
   /** The RPC client, made on first use. */
@@ -155,9 +219,21 @@ export class Warren {
     return this.rpcClient
   }
 
-  consume (routingKey: string | string[], handler: MessageHandler, options: ConsumeOptions | undefined, thisArg: unknown): Consumer {
-    const spec = normalizeConsumeArgs(routingKey, handler, options, this.opts)
+  /**
+   * Registers a consumer of a routing key (or keys) or a definition, with
+   * its handler and options in either order. `thisArg` is the handler's
+   * `this`; `host` gives the schemas a JSON Schema may $ref.
+   */
+  consume (target: unknown, second: unknown, third: unknown, thisArg: unknown, host?: HostContext): Consumer {
+    const { spec, handler } = normalizeConsumeArgs(target, second, third, this.opts)
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('consume() after close')
+    const c = spec.contract
+    const checks = c === undefined
+      ? undefined
+      : {
+          body: c.body === undefined ? undefined : this.validators.check(c.body, 'in', c.definition ? 'definition.body' : 'options.schema.body', host?.schemas),
+          headers: c.headers === undefined ? undefined : this.validators.check(c.headers, 'in', c.definition ? 'definition.headers' : 'options.schema.headers', host?.schemas)
+        }
     const named = spec.topology.exclusive ? undefined : spec.topology.queue
     if (named !== undefined && this.consumedQueues.has(named)) throw new FST_AMQP_DUPLICATE_CONSUMER(named)
     const consumer = new WarrenConsumer({
@@ -173,13 +249,29 @@ export class Warren {
         this.consumers.delete(c)
         if (named !== undefined) this.consumedQueues.delete(named)
       }
-    }, spec, handler, thisArg)
+    }, spec, handler as MessageHandler, thisArg, checks)
     this.consumers.add(consumer)
     if (named !== undefined) this.consumedQueues.add(named)
     if (this.consuming) {
       consumer.start().catch((err: Error) => this.log.error({ err, queue: consumer.queue }, 'amqp consumer could not start'))
     }
     return consumer
+  }
+
+  /** This service's AsyncAPI 3.0 document, as it stands now. */
+  asyncapi (host?: HostContext): AsyncApiDocument {
+    const a = this.opts.asyncapi
+    return asyncApiDocument({
+      title: a.title,
+      version: a.version,
+      description: a.description,
+      url: this.opts.urls[0],
+      exchange: this.opts.exchange,
+      exchanges: this.opts.exchanges,
+      consumers: [...this.consumers].map((c) => c.description),
+      publishes: this.opts.publishes,
+      shared: host?.schemas?.() ?? {}
+    }) as AsyncApiDocument
   }
 
   health (): Health {
