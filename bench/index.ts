@@ -11,6 +11,7 @@ import { Admin, PLUGIN_PATH, type Row } from './harness'
 import { parseOptions, USAGE, type BenchOptions, type ScenarioName } from './options'
 import { machine, markdownTable, summarize, textTable, type Report } from './report'
 import { consumeScenario } from './scenarios/consume'
+import { contractsScenario } from './scenarios/contracts'
 import { httpScenario } from './scenarios/http'
 import { memoryScenario } from './scenarios/memory'
 import { publishScenario } from './scenarios/publish'
@@ -21,6 +22,7 @@ type Scenario = (opts: BenchOptions, admin: Admin, log: (msg: string) => void) =
 const SCENARIOS: Record<ScenarioName, Scenario> = {
   publish: publishScenario,
   consume: consumeScenario,
+  contracts: contractsScenario,
   rpc: rpcScenario,
   http: httpScenario,
   memory: memoryScenario

@@ -23,7 +23,8 @@ export interface Report {
   figures: Figure[]
 }
 
-const COLUMNS = ['plugin', 'raw', 'bare']
+/** plugin: fastify-warren; raw: amqplib by hand; bare: a route without the broker; plain: fastify-warren without a schema. */
+const COLUMNS = ['plugin', 'raw', 'bare', 'plain']
 
 export function summarize (row: Row): Figure {
   const medians = Object.fromEntries(Object.entries(row.samples).map(([impl, values]) => [impl, median(values)]))
@@ -79,14 +80,15 @@ const HEADER = ['scenario', 'unit', ...COLUMNS, 'plugin/base', 'target', 'met']
 export function textTable (figures: Figure[]): string {
   const rows = [HEADER, ...figures.map(cells)]
   const widths = HEADER.map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  const line = (r: string[]) => r.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()
+  const numeric = (i: number) => i >= 2 && i <= 2 + COLUMNS.length
+  const line = (r: string[]) => r.map((c, i) => (numeric(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd()
   const notes = figures.filter((f) => f.note).map((f) => `  ${f.id}: ${f.note}`)
   return [line(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line), '', ...notes].join('\n')
 }
 
 /** The same table in Markdown, for docs/performance.md. */
 export function markdownTable (figures: Figure[]): string {
-  const align = HEADER.map((_, i) => (i >= 2 && i <= 5 ? '---:' : '---'))
+  const align = HEADER.map((_, i) => (i >= 2 && i <= 2 + COLUMNS.length ? '---:' : '---'))
   const line = (r: string[]) => `| ${r.join(' | ')} |`
   return [line(HEADER), line(align), ...figures.map((f) => line(cells(f)))].join('\n')
 }

@@ -1,5 +1,6 @@
 import type { ChannelModel } from 'amqplib'
 import type { FastifyInstance } from 'fastify'
+import type { ConsumeSchema, WarrenMessage } from '../../lib/index'
 import { Admin, alternate, MESSAGE, pick, pluginApp, rawConnect, type Row } from '../harness'
 import type { BenchOptions } from '../options'
 import { now, perSecond } from '../stats'
@@ -10,7 +11,12 @@ let sink = 0
 /** A consumer that handles nothing for this long (2 s with --quick) has stalled: the round is given up. */
 let STALL_MS = 5000
 
-interface Consumed {
+/** How long a consumer may handle nothing before its round is given up (shorter with --quick). */
+export function setStall (ms: number): void {
+  STALL_MS = ms
+}
+
+export interface Consumed {
   ms: number
   /** CPU time of this process meanwhile, in microseconds. */
   cpuUs: number
@@ -18,7 +24,7 @@ interface Consumed {
 }
 
 /** Resolves when `total` messages were handled, or when none was for STALL_MS. */
-function counter (total: number): { handled: () => void, done: Promise<Consumed> } {
+export function counter (total: number): { handled: () => void, done: Promise<Consumed> } {
   const start = now()
   const cpu = process.cpuUsage()
   let count = 0
@@ -38,13 +44,16 @@ function counter (total: number): { handled: () => void, done: Promise<Consumed>
   return { handled: () => { if (++count === total) finish() }, done }
 }
 
-/** `app.amqp.consume()` on a filled queue, from the call until the last message was handled. */
-async function pluginConsume (app: FastifyInstance, queue: string, total: number, prefetch: number): Promise<Consumed> {
+/**
+ * `app.amqp.consume()` on a filled queue, from the call until the last
+ * message was handled; with `schema`, each message is validated first.
+ */
+export async function pluginConsume (app: FastifyInstance, queue: string, total: number, prefetch: number, schema?: ConsumeSchema): Promise<Consumed> {
   const progress = counter(total)
-  const consumer = app.amqp.consume<typeof MESSAGE>(queue, async (msg) => {
+  const consumer = app.amqp.consume<typeof MESSAGE>(queue, async (msg: WarrenMessage<typeof MESSAGE>) => {
     sink += msg.body.qty
     progress.handled()
-  }, { exchange: '', queue, prefetch })
+  }, schema === undefined ? { exchange: '', queue, prefetch } : { exchange: '', queue, prefetch, schema })
   const result = await Promise.race([progress.done, consumer.ready().then(() => progress.done)])
   await consumer.cancel()
   return result
@@ -75,7 +84,7 @@ export async function consumeScenario (opts: BenchOptions, admin: Admin, log: (m
   const exchange = await admin.exchange('x')
   const app = await pluginApp(opts.url, { exchange })
   const conn = await rawConnect(opts.url)
-  STALL_MS = opts.quick ? 2000 : 5000
+  setStall(opts.quick ? 2000 : 5000)
   const trouble: Record<string, { stalled: number, unacked: number }> = { plugin: { stalled: 0, unacked: 0 }, raw: { stalled: 0, unacked: 0 } }
   try {
     const impls = {

@@ -23,10 +23,10 @@ export function asyncApiPage (o: { title: string, jsonUrl: string, script: strin
 <div id="asyncapi"><noscript>The document is at <a href="${escape(o.jsonUrl)}">${escape(o.jsonUrl)}</a>.</noscript></div>
 <script src="${escape(o.script)}"></script>
 <script>
-  AsyncApiStandalone.render({
-    schema: { url: ${JSON.stringify(o.jsonUrl).replace(/</g, '\\u003c')}, options: { method: 'GET', mode: 'same-origin' } },
-    config: { show: { sidebar: true, errors: true } }
-  }, document.getElementById('asyncapi'))
+  fetch(${JSON.stringify(o.jsonUrl).replace(/</g, '\\u003c')})
+    .then((res) => res.json())
+    .then((schema) => AsyncApiStandalone.render({ schema, config: { show: { sidebar: true, errors: true } } }, document.getElementById('asyncapi')))
+    .catch((err) => { document.getElementById('asyncapi').textContent = 'Could not load the AsyncAPI document: ' + err })
 </script>
 </body>
 </html>
