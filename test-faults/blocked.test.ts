@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { execFileSync } from 'node:child_process'
 import { admin, build, collector, deferred, rabbitmqctl, uniqueName, waitFor } from '../test/helpers'
 
@@ -43,7 +44,7 @@ t.test('while the broker blocks publishing, publishes wait and health() says blo
   await ch.assertExchange(side, 'fanout', { durable: false })
   const consumer = await build(t, { exchange }, { ready: false })
   const got: number[] = []
-  consumer.amqp.consume(key, async (msg) => { got.push(msg.body.n) }, { prefetch: 1 })
+  consumer.amqp.consume(key, async (msg: WarrenMessage<any>) => { got.push(msg.body.n) }, { prefetch: 1 })
   await consumer.ready()
   const app = await build(t, { exchange })
   await app.amqp.publish(key, { n: 0 })
@@ -84,7 +85,7 @@ t.test('while the broker blocks an app\'s publishing, the same app\'s consumers 
   const gate = deferred()
   const started = collector<number>(5)
   const finished: number[] = []
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     started.push(msg.body.n)
     await gate.promise
     finished.push(msg.body.n)

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { WarrenMessage } from '../lib/index'
 import { execFileSync } from 'node:child_process'
 import amqplib from 'amqplib'
 import { AMQP_URL, build, deferred, rabbitmqctl, tally, uniqueName, waitFor, withRetryQueues } from '../test/helpers'
@@ -71,12 +72,12 @@ t.test('across a broker restart (stop_app, start_app) nothing confirmed is lost,
   const gate = deferred()
   const received = new Map<string, number>()
   const consumer = await build(t, { exchange, reconnectDelay: 200 }, { ready: false })
-  consumer.amqp.consume(key, async (msg) => {
+  consumer.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     const id = String(msg.properties.messageId)
     received.set(id, (received.get(id) ?? 0) + 1)
     if (id.startsWith('before-')) await gate.promise
   }, { prefetch: 10 })
-  consumer.amqp.consume(rpcKey, async (msg) => msg.body * 2)
+  consumer.amqp.consume(rpcKey, async (msg: WarrenMessage<any>) => msg.body * 2)
   await consumer.ready()
   const publisher = await build(t, { exchange, reconnectDelay: 200 })
   // Registered last, so it runs first: the apps close against a running broker.
@@ -180,7 +181,7 @@ t.test('a message waiting in a wait queue for its retry survives a broker restar
   const tries: number[] = []
   const retried = deferred()
   const app = await build(t, { exchange, reconnectDelay: 200, reconnectDelayMax: 1000 }, { ready: false })
-  app.amqp.consume(key, async (msg) => {
+  app.amqp.consume(key, async (msg: WarrenMessage<any>) => {
     tries.push(msg.attempt)
     if (msg.attempt === 1) throw new Error('fails the first time')
     retried.resolve()
