@@ -3,40 +3,36 @@
  *
  * POST /process { "text": "..." } → 202 { queued: true, id }
  *
+ * The job is published with the `processJob` definition (contracts.ts), so
+ * its shape is checked when this file compiles and again before it is sent.
  * The reply is sent only once the broker has confirmed the message. If no
  * queue is bound to the routing key (service 2 never ran), publish() rejects
  * with FST_AMQP_UNROUTABLE and Fastify answers 502 with that code.
+ *
+ * GET /asyncapi.json, GET /asyncapi → this service's AsyncAPI document, and a page showing it
  */
 import { randomUUID } from 'node:crypto'
+import { Type, type Static } from '@sinclair/typebox'
 import Fastify from 'fastify'
 import warren from 'fastify-warren'
 import { AMQP_URL, logger, run, serve } from '../common/service'
+import { processJob, type Job } from './contracts'
 
-/** What service 1 publishes on the `process` routing key. */
-export interface Job {
-  id: string
-  text: string
-  /** ISO timestamp of when service 1 accepted the request. */
-  receivedAt: string
-}
+/** What POST /process takes: the job's text, nothing else. */
+const ProcessRequest = Type.Pick(processJob.body, ['text'])
 
 run(async () => {
   const app = Fastify({ logger })
 
-  await app.register(warren, { url: AMQP_URL })
+  // `publishes` puts the job in the AsyncAPI document before the first one is sent.
+  await app.register(warren, { url: AMQP_URL, publishes: [processJob], asyncapi: true })
 
-  app.post<{ Body: { text: string } }>('/process', {
-    schema: {
-      body: {
-        type: 'object',
-        required: ['text'],
-        properties: { text: { type: 'string' } }
-      }
-    }
+  app.post<{ Body: Static<typeof ProcessRequest> }>('/process', {
+    schema: { body: ProcessRequest }
   }, async (request, reply) => {
     const job: Job = { id: randomUUID(), text: request.body.text, receivedAt: new Date().toISOString() }
     // Resolves once RabbitMQ confirms; a coded error (502, 503...) escapes to Fastify otherwise.
-    await app.amqp.publish('process', job, { messageId: job.id })
+    await app.amqp.publish(processJob, job, { messageId: job.id })
     request.log.info({ id: job.id }, 'queued')
     return reply.code(202).send({ queued: true, id: job.id })
   })

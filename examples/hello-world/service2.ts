@@ -6,12 +6,18 @@
  * GET /processed?id=... → only the item with that id ([] until it is processed)
  *
  * The consumer is registered inside an encapsulated plugin (`processing`):
- * it starts when the app is ready and is drained when the app closes.
+ * it starts when the app is ready and is drained when the app closes. It
+ * consumes the `processJob` definition (contracts.ts): every delivery is
+ * checked against its schema before the handler runs, and one that fails
+ * (sent by some other client) goes to the dead-letter queue `process.dlq`
+ * with the reason `invalid`, so the handler only ever sees a whole job.
+ *
+ * GET /asyncapi.json, GET /asyncapi → this service's AsyncAPI document, and a page showing it
  */
 import Fastify from 'fastify'
 import warren from 'fastify-warren'
 import { AMQP_URL, logger, run, serve } from '../common/service'
-import type { Job } from './service1'
+import { processJob, type Job } from './contracts'
 
 /** A job after processing. */
 export interface ProcessedItem extends Job {
@@ -37,7 +43,7 @@ function createStore (limit = 1000) {
   }
 }
 
-function processJob (job: Job): ProcessedItem {
+function processText (job: Job): ProcessedItem {
   return {
     ...job,
     upper: job.text.toUpperCase(),
@@ -50,19 +56,14 @@ run(async () => {
   const app = Fastify({ logger })
   const store = createStore()
 
-  await app.register(warren, { url: AMQP_URL })
+  await app.register(warren, { url: AMQP_URL, asyncapi: true })
 
   app.register(async function processing (app) {
-    // The queue is named after the routing key ('process') and shared by every
-    // instance of this service, so each job is processed once.
-    app.amqp.consume<Job>('process', async (msg) => {
-      const job = msg.body
-      if (typeof job?.id !== 'string' || typeof job.text !== 'string') {
-        // Retrying cannot fix a malformed message: log it and let it be acked.
-        app.log.warn({ messageId: msg.properties.messageId }, 'malformed job dropped')
-        return
-      }
-      const item = processJob(job)
+    // The queue is named after the definition's routing key ('process') and
+    // shared by every instance of this service, so each job is processed once.
+    // msg.body is a Job: the delivery was validated before the handler ran.
+    app.amqp.consume(processJob, async (msg) => {
+      const item = processText(msg.body)
       store.add(item)
       app.log.info({ id: item.id, wordCount: item.wordCount }, 'processed')
     })

@@ -4,11 +4,16 @@
  *
  * GET /messages     → the finished messages, in the order they finished
  * GET /messages/:id → one of them by its id (the correlation id); 404 until it has finished
+ * GET /asyncapi.json, GET /asyncapi → this service's AsyncAPI document, and a page showing it
+ *
+ * It consumes the `pipelineDone` definition (contracts.ts): a message that
+ * fails its JSON Schema goes to `pipeline.done.dlq` with the reason `invalid`.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts'
 import Fastify from 'fastify'
 import warren from 'fastify-warren'
 import { AMQP_URL, logger, run, serve } from '../common/service'
-import type { Message } from './entry'
+import { pipelineDone, type Message } from './contracts'
 
 /** A message that went through the whole pipeline. */
 interface Finished extends Message {
@@ -17,14 +22,15 @@ interface Finished extends Message {
 }
 
 run(async () => {
-  const app = Fastify({ logger })
+  // The json-schema-to-ts type provider types msg.body from the definition's JSON Schema.
+  const app = Fastify({ logger }).withTypeProvider<JsonSchemaToTsProvider>()
   // A Map keeps the order in which keys were first set: the order of finishing.
   const finished = new Map<string, Finished>()
 
-  await app.register(warren, { url: AMQP_URL, connectionName: 'logger' })
+  await app.register(warren, { url: AMQP_URL, connectionName: 'logger', asyncapi: true })
 
   // No `next`: the journey ends here; the message is acked once this returns.
-  app.amqp.consume<Message>('pipeline.done', async (msg) => {
+  app.amqp.consume(pipelineDone, async (msg) => {
     const correlationId = msg.properties.correlationId ?? msg.properties.messageId
     const history = [...msg.body.history, { stage: 'logger' as const, at: new Date().toISOString() }]
     // Delivery is at least once (a stage that dies between publishing and

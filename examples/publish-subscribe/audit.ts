@@ -17,7 +17,7 @@ run(async () => {
   // In memory for the example; a real audit log would write to a database.
   const recorded: Event[] = []
 
-  await app.register(warren, { url: AMQP_URL, exchanges: { events: 'fanout' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { events: 'fanout' }, asyncapi: true })
 
   // A fanout exchange ignores routing keys, so the binding key is ''.
   app.amqp.consume<Event>('', async (msg) => {

@@ -17,7 +17,7 @@ run(async () => {
   const app = Fastify({ logger })
   const seen: Event[] = []
 
-  await app.register(warren, { url: AMQP_URL, exchanges: { events: 'fanout' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { events: 'fanout' }, asyncapi: true })
 
   // A fanout exchange ignores routing keys, so the binding key is ''.
   app.amqp.consume<Event>('', async (msg) => {

@@ -26,7 +26,7 @@ run(async () => {
   const app = Fastify({ logger })
 
   // Every service declares the exchange, so whichever starts first can use it.
-  await app.register(warren, { url: AMQP_URL, exchanges: { events: 'fanout' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { events: 'fanout' }, asyncapi: true })
 
   app.post<{ Body: { type: string, data?: Record<string, unknown> } }>('/events', {
     schema: {

@@ -1,9 +1,16 @@
 /*
  * Service 2 (pricing): answers `quote` requests from a price list.
  *
- * A request is { sku, quantity }; the reply is a Quote. The handler's return
- * value is the reply. A throw becomes an error reply carrying the error's
- * message and `code`, which the requester sees as FST_AMQP_RPC_REMOTE_ERROR.
+ * It serves the `quote` definition (contracts.ts): a request is
+ * { sku, quantity }, the reply a Quote. The request is checked against the
+ * definition before the handler runs; one that fails it (from a client that
+ * does not use contracts.ts, say python/client.py) is answered with an error
+ * reply whose code is FST_AMQP_INVALID_MESSAGE, and the handler never sees it.
+ * The handler's return value is the reply. A throw becomes an error reply
+ * carrying the error's message and `code`, which the requester sees as
+ * FST_AMQP_RPC_REMOTE_ERROR.
+ *
+ * GET /asyncapi.json, GET /asyncapi → this service's AsyncAPI document, and a page showing it
  *
  * examples/request-reply/python/server.py answers the same requests in Python.
  */
@@ -11,24 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify from 'fastify'
 import warren from 'fastify-warren'
 import { AMQP_URL, logger, run, serve } from '../common/service'
-
-/** What the shop asks. */
-export interface QuoteRequest {
-  sku: string
-  quantity: number
-}
-
-/** What pricing answers. Prices are in euro cents. */
-export interface Quote {
-  sku: string
-  name: string
-  quantity: number
-  unitPrice: number
-  /** Percent off: 10 from 10 items up. */
-  discount: number
-  total: number
-  currency: 'EUR'
-}
+import { quote, type Quote } from './contracts'
 
 interface Product {
   name: string
@@ -56,7 +46,7 @@ class QuoteError extends Error {
   }
 }
 
-async function quote (sku: string, quantity: number): Promise<Quote> {
+async function priceOf (sku: string, quantity: number): Promise<Quote> {
   const product = Object.hasOwn(PRODUCTS, sku) ? PRODUCTS[sku] : undefined
   if (!product) throw new QuoteError('E_UNKNOWN_PRODUCT', `no product "${sku}"`)
   if (product.unitPrice === null) throw new QuoteError('E_NO_PRICE', `"${sku}" has no price yet`)
@@ -70,20 +60,18 @@ run(async () => {
   const app = Fastify({ logger })
 
   // connectionName is also the app_id of every reply, so callers can tell who answered.
-  await app.register(warren, { url: AMQP_URL, connectionName: 'pricing' })
+  await app.register(warren, { url: AMQP_URL, connectionName: 'pricing', asyncapi: true })
 
   // A durable queue named `quote`, shared by every instance of this service:
   // each request is answered once. The reply goes to the request's reply_to
-  // with its correlation_id; the request is acked once the reply is confirmed.
-  app.amqp.consume<Partial<QuoteRequest> | null, Quote>('quote', async (msg) => {
-    // Any client may send a request (see python/client.py): check what arrived.
-    const sku = msg.body?.sku
-    const quantity = msg.body?.quantity
+  // with its correlation_id; the request is acked once the reply is sent.
+  // Any client may send a request, but only one the definition accepts gets
+  // here: msg.body is { sku: string, quantity: integer >= 1 }, and the handler
+  // must return a Quote.
+  app.amqp.consume(quote, async (msg) => {
+    const { sku, quantity } = msg.body
     app.log.info({ sku, quantity }, 'quote requested')
-    if (typeof sku !== 'string' || typeof quantity !== 'number' || !Number.isInteger(quantity) || quantity < 1) {
-      throw new QuoteError('E_BAD_REQUEST', 'expected {"sku": string, "quantity": integer >= 1}')
-    }
-    return quote(sku, quantity)
+    return priceOf(sku, quantity)
   })
 
   await serve(app, 3001)

@@ -28,7 +28,7 @@ run(async () => {
   const app = Fastify({ logger })
 
   // Every service declares the exchange, so whichever starts first can use it.
-  await app.register(warren, { url: AMQP_URL, exchanges: { direct_logs: 'direct' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { direct_logs: 'direct' }, asyncapi: true })
 
   app.post<{ Body: { severity: typeof SEVERITIES[number], message: string } }>('/logs', {
     schema: {

@@ -16,7 +16,7 @@ run(async () => {
   const app = Fastify({ logger })
   const received: Array<LogLine & { severity: string }> = []
 
-  await app.register(warren, { url: AMQP_URL, exchanges: { direct_logs: 'direct' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { direct_logs: 'direct' }, asyncapi: true })
 
   app.amqp.consume<LogLine>(['info', 'warning'], async (msg) => {
     received.push({ severity: msg.routingKey, ...msg.body })

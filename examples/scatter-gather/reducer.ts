@@ -24,7 +24,7 @@ const DEADLINE = 2000
 run(async () => {
   const app = Fastify({ logger })
 
-  await app.register(warren, { url: AMQP_URL, connectionName: 'reducer' })
+  await app.register(warren, { url: AMQP_URL, connectionName: 'reducer', asyncapi: true })
 
   app.get<{ Querystring: SumQuery }>('/total', {
     schema: {

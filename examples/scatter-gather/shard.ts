@@ -37,7 +37,7 @@ run(async () => {
 
   // connectionName is sent as the app_id of every reply: it is how the
   // reducer's gather() knows which shard answered.
-  await app.register(warren, { url: AMQP_URL, connectionName: NAME })
+  await app.register(warren, { url: AMQP_URL, connectionName: NAME, asyncapi: true })
 
   // Every shard binds a queue of its own (sum.shard-1, sum.shard-2, …) to the
   // routing key `sum`, so each request is copied to every shard. (Sharing one

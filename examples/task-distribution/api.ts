@@ -33,7 +33,7 @@ run(async () => {
   pool.on('error', (err) => app.log.error({ err }, 'postgres connection lost'))
   app.addHook('onClose', () => pool.end())
 
-  await app.register(warren, { url: AMQP_URL })
+  await app.register(warren, { url: AMQP_URL, asyncapi: true })
 
   app.post<{ Body: { text: string } }>('/jobs', {
     schema: {

@@ -66,7 +66,7 @@ run(async () => {
     if (err.code !== '23505') throw err
   })
 
-  await app.register(warren, { url: AMQP_URL, connectionName: WORKER_NAME })
+  await app.register(warren, { url: AMQP_URL, connectionName: WORKER_NAME, asyncapi: true })
 
   // Every instance consumes the durable queue `jobs`, so each job goes to one
   // of them. The ack is sent when the handler resolves, after the result is

@@ -30,7 +30,7 @@ run(async () => {
   const app = Fastify({ logger })
 
   // Every service declares the exchange, so whichever starts first can use it.
-  await app.register(warren, { url: AMQP_URL, exchanges: { topic_logs: 'topic' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { topic_logs: 'topic' }, asyncapi: true })
 
   app.post<{ Body: { key: string, message: string } }>('/logs', {
     schema: {

@@ -17,7 +17,7 @@ run(async () => {
   const app = Fastify({ logger })
   const received: ReceivedLine[] = []
 
-  await app.register(warren, { url: AMQP_URL, exchanges: { topic_logs: 'topic' } })
+  await app.register(warren, { url: AMQP_URL, exchanges: { topic_logs: 'topic' }, asyncapi: true })
 
   app.amqp.consume<LogLine>('kern.*', async (msg) => {
     received.push({ key: msg.routingKey, ...msg.body })

@@ -22,7 +22,7 @@ export interface Task {
 run(async () => {
   const app = Fastify({ logger })
 
-  await app.register(warren, { url: AMQP_URL })
+  await app.register(warren, { url: AMQP_URL, asyncapi: true })
 
   app.post<{ Body: { costs: number[] } }>('/tasks', {
     schema: {

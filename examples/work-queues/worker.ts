@@ -35,7 +35,7 @@ run(async () => {
   const done: DoneTask[] = []
 
   // connectionName: `rabbitmqctl list_connections name` shows which worker is which.
-  await app.register(warren, { url: AMQP_URL, connectionName: WORKER_NAME })
+  await app.register(warren, { url: AMQP_URL, connectionName: WORKER_NAME, asyncapi: true })
 
   // The queue `task_queue` is durable and shared by every instance: each task
   // goes to one worker only. prefetch 1 is fair dispatch: the broker sends this

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor, type Service } from './examples'
+import { asyncApi, deref, http, launcher, rawClient, service, vhost, waitFor, type Service } from './examples'
 
 /*
  * The pipeline example as real processes in a virtual host of their own: the
@@ -69,6 +69,58 @@ t.test('the pipeline example', async (t) => {
     const { status, json } = await http('GET', `${log.base}/messages/no-such-id`)
     t.equal(status, 404, 'an id that has not finished is 404')
     t.equal(json.finished, false)
+  })
+
+  await t.test('every service serves an AsyncAPI document without errors: each receives its queue\'s message and sends the next one', async (t) => {
+    const payload = {
+      type: 'object',
+      properties: {
+        id: { type: 'string' },
+        text: { type: 'string' },
+        delays: { type: 'object', properties: { A: { type: 'integer' }, B: { type: 'integer' }, C: { type: 'integer' } } },
+        clean: { type: 'string' },
+        words: { type: 'array', items: { type: 'string' } },
+        wordCount: { type: 'integer' },
+        history: { type: 'array', items: { type: 'object', properties: { stage: { enum: ['entry', 'A', 'B', 'C', 'logger'] }, at: { type: 'string' }, redelivered: { type: 'boolean' } }, required: ['stage', 'at'] } }
+      },
+      required: ['id', 'text', 'delays', 'history']
+    }
+    // Each service: the queue it receives from (if any) and the routing key it sends to (if any).
+    const expected: Array<[Service, string | null, string | null]> = [
+      [entry, null, 'pipeline.a'],
+      [a, 'pipeline.a', 'pipeline.b'],
+      [b, 'pipeline.b', 'pipeline.c'],
+      [c, 'pipeline.c', 'pipeline.done'],
+      [log, 'pipeline.done', null]
+    ]
+    for (const [s, from, to] of expected) {
+      const doc = await asyncApi(t, s)
+      const ops = Object.values(doc.operations) as any[]
+      const receive = ops.find((o) => o.action === 'receive')
+      const send = ops.find((o) => o.action === 'send')
+      t.equal(ops.length, (from ? 1 : 0) + (to ? 1 : 0), `${s.name}: ${[from && `receive ${from}`, to && `send ${to}`].filter(Boolean).join(', ')}`)
+      if (from) {
+        t.match(deref(doc, receive.channel), { address: from, bindings: { amqp: { is: 'queue', queue: { name: from, durable: true } } } }, `${s.name} receives from the queue ${from}`)
+        t.match(deref(doc, receive.messages[0]), { name: from, payload }, `${s.name}: the message it receives, from the JSON Schema`)
+      }
+      if (to) {
+        t.match(send, { bindings: { amqp: { deliveryMode: 2, mandatory: true } } })
+        t.match(deref(doc, send.channel), { address: to, bindings: { amqp: { is: 'routingKey', exchange: { name: 'warren' } } } }, `${s.name} sends to ${to}`)
+        t.match(deref(doc, send.messages[0]), { name: to, payload }, `${s.name}: the message it sends`)
+      }
+    }
+  })
+
+  await t.test('a message that does not fit the pipeline\'s schema never reaches a stage\'s handler: it is dead-lettered with reason invalid', async (t) => {
+    const client = await rawClient(t, env.AMQP_URL)
+    // No history, and text is not a string.
+    await client.publish('pipeline.b', { id: 'bad-1', text: 7, delays: {} }, { messageId: 'bad-1' })
+    const dead = await waitFor('the invalid message in pipeline.b.dlq', () => client.take('pipeline.b.dlq'), 15000, all)
+    t.equal(dead.properties.messageId, 'bad-1')
+    t.equal(dead.properties.headers?.['x-warren-reason'], 'invalid')
+    t.equal(dead.properties.headers?.['x-warren-error-code'], 'FST_AMQP_INVALID_MESSAGE')
+    t.notOk(b.output.join('').includes('"id":"bad-1"'), 'stage B never logged it as done')
+    t.equal((await http('GET', `${log.base}/messages/bad-1`)).status, 404, 'it went no further')
   })
 
   await t.test('a message slow at B is overtaken by the one posted after it, while each still goes A → B → C', async (t) => {

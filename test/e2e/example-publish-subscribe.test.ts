@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor, type Service } from './examples'
+import { asyncApi, http, launcher, service, vhost, waitFor, type Service } from './examples'
 
 /*
  * The publish-subscribe example as real processes in a virtual host of their
@@ -42,6 +42,10 @@ t.test('the publish-subscribe example', async (t) => {
   const audit2 = await service(t, EXAMPLE, 'audit.ts', env, 'audit-2')
   const dashboard1 = await service(t, EXAMPLE, 'dashboard.ts', env, 'dashboard-1')
   const dashboard2 = await service(t, EXAMPLE, 'dashboard.ts', env, 'dashboard-2')
+
+  await t.test('every service serves an AsyncAPI document without errors', async (t) => {
+    for (const s of [publisher, audit1, audit2, dashboard1, dashboard2]) await asyncApi(t, s)
+  })
 
   await t.test('each dashboard instance gets every event, and the two audit instances split the audit\'s copy', async (t) => {
     const sent: string[] = []

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor } from './examples'
+import { asyncApi, deref, http, launcher, service, vhost, waitFor } from './examples'
 
 /*
  * The request-reply example, run the way a user runs it: the shop (HTTP →
@@ -31,6 +31,32 @@ t.test('the request-reply example', async (t) => {
     const one = await http('GET', shop.base + '/quote/kettle')
     t.equal(one.status, 200)
     t.match(one.json, { sku: 'kettle', quantity: 1, discount: 0, total: 3500 }, 'quantity defaults to 1')
+  })
+
+  await t.test('both services serve an AsyncAPI document without errors: the shop sends the quote request, pricing receives it, both with its reply', async (t) => {
+    const request = { type: 'object', properties: { sku: { type: 'string' }, quantity: { type: 'integer', minimum: 1 } }, required: ['sku', 'quantity'] }
+    const reply = {
+      type: 'object',
+      properties: { sku: { type: 'string' }, name: { type: 'string' }, quantity: { type: 'integer' }, unitPrice: { type: 'integer' }, discount: { type: 'number' }, total: { type: 'integer' }, currency: { const: 'EUR' } },
+      required: ['sku', 'name', 'quantity', 'unitPrice', 'discount', 'total', 'currency']
+    }
+    const replyTo = { address: { location: '$message.header#/reply_to' } }
+
+    const shopDoc = await asyncApi(t, shop)
+    const send = shopDoc.operations['send.quote']
+    t.match(send, { action: 'send', reply: replyTo, bindings: { amqp: { deliveryMode: 1 } } }, 'the shop sends quote, not persistent, and expects a reply through direct reply-to')
+    t.match(deref(shopDoc, send.channel), { address: 'quote', bindings: { amqp: { exchange: { name: 'warren' } } } })
+    t.match(deref(shopDoc, send.messages[0]), { payload: request, correlationId: { location: '$message.header#/correlation_id' } }, 'the request\'s payload, from the Zod schema')
+    t.match(deref(shopDoc, send.reply.messages[0]), { payload: reply }, 'the reply\'s payload')
+    t.same(Object.values(shopDoc.operations).map((o: any) => o.action), ['send'], 'the shop receives nothing')
+
+    const pricingDoc = await asyncApi(t, pricing)
+    const receives = Object.values(pricingDoc.operations) as any[]
+    t.same(receives.map((o) => o.action), ['receive'], 'pricing has one operation, a receive')
+    t.match(receives[0], { reply: replyTo }, 'which replies')
+    t.match(deref(pricingDoc, receives[0].channel), { address: 'quote', bindings: { amqp: { is: 'queue', queue: { name: 'quote', durable: true } } } }, 'on its durable queue quote')
+    t.match(deref(pricingDoc, receives[0].messages[0]), { payload: request })
+    t.match(deref(pricingDoc, receives[0].reply.messages[0]), { payload: reply })
   })
 
   await t.test('50 concurrent quotes, each for another product and quantity, each get their own reply', async (t) => {

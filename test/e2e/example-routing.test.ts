@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor, type Service } from './examples'
+import { asyncApi, http, launcher, service, vhost, waitFor, type Service } from './examples'
 
 /*
  * The routing example as real processes in a virtual host of their own: an
@@ -42,6 +42,10 @@ t.test('the routing example', async (t) => {
 
   let alerts = await service(t, EXAMPLE, 'alerts.ts', env)
   const logbook = await service(t, EXAMPLE, 'logbook.ts', env)
+
+  await t.test('every service serves an AsyncAPI document without errors', async (t) => {
+    for (const s of [emitter, alerts, logbook]) await asyncApi(t, s)
+  })
 
   await t.test('each subscriber receives exactly the severities it bound, and debug, which nobody binds, gets 502 FST_AMQP_UNROUTABLE', async (t) => {
     const lines: Array<[string, string]> = [

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, type Service } from './examples'
+import { asyncApi, http, launcher, service, vhost, type Service } from './examples'
 
 /*
  * The scatter-gather example as real processes in a virtual host of their
@@ -37,6 +37,10 @@ t.test('the scatter-gather example', async (t) => {
   })
 
   const [shard1, shard2, shard3] = await Promise.all([1, 2, 3].map((n) => shard(t, env, n)))
+
+  await t.test('every service serves an AsyncAPI document without errors', async (t) => {
+    for (const s of [reducer, shard1, shard2, shard3]) await asyncApi(t, s)
+  })
 
   await t.test('with all three shards up, the total is complete and correct', async (t) => {
     t.same(await total(reducer), {

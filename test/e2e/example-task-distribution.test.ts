@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import amqplib from 'amqplib'
 import pg from 'pg'
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor, type Service } from './examples'
+import { asyncApi, http, launcher, service, vhost, waitFor, type Service } from './examples'
 
 /*
  * The task-distribution example, run the way a user runs it: the API and
@@ -61,6 +61,7 @@ t.test('many jobs with two workers: every result is readable through the API, re
   const { env, db } = await isolated(t)
   const workers = [await worker(t, env, 'w1'), await worker(t, env, 'w2')]
   const api = await service(t, EXAMPLE, 'api.ts', env)
+  for (const s of [...workers, api]) await asyncApi(t, s)
 
   const texts = Array.from({ length: 40 }, (_, i) => `job ${i}: the quick brown fox jumps over the lazy dog, the end`)
   const ids = await Promise.all(texts.map((text) => postJob(api, text)))

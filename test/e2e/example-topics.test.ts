@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor, type Service } from './examples'
+import { asyncApi, http, launcher, service, vhost, waitFor, type Service } from './examples'
 
 /*
  * The topics example as real processes in a virtual host of their own: an
@@ -64,6 +64,10 @@ t.test('the topics example', async (t) => {
 
   const subscribers: Service[] = []
   for (const s of SUBSCRIBERS) subscribers.push(await service(t, EXAMPLE, s.file, env))
+
+  await t.test('every service serves an AsyncAPI document without errors', async (t) => {
+    for (const s of [emitter, ...subscribers]) await asyncApi(t, s)
+  })
 
   await t.test('each subscriber receives exactly the keys its pattern matches, as the hand-written table says', async (t) => {
     for (const [key] of TABLE) {

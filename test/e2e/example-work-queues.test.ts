@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor, type Service } from './examples'
+import { asyncApi, http, launcher, service, vhost, waitFor, type Service } from './examples'
 
 /*
  * The work-queues example, run the way a user runs it: a producer and one
@@ -40,6 +40,7 @@ t.test('with prefetch 1 the fast worker does most of the work, and every task is
   const fast = await worker(t, env, 'fast')
   const slow = await worker(t, env, 'slow', '20')
   const producer = await service(t, EXAMPLE, 'producer.ts', env)
+  for (const s of [fast, slow, producer]) await asyncApi(t, s)
 
   /*
    * 20 tasks of 100 ms: 100 ms each on the fast worker, 2 s on the slow one.

@@ -3,6 +3,8 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Parser } from '@asyncapi/parser'
+import amqplib, { type GetMessage } from 'amqplib'
 import { AMQP_URL, uniqueName } from '../helpers'
 
 /*
@@ -129,6 +131,77 @@ export async function waitFor<T> (what: string, check: () => Promise<T | false |
     if (value !== false && value !== undefined && value !== null) return value
     if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${context ? ':\n' + context() : ''}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** What asyncApi() needs of a tap test. */
+interface Asserts {
+  equal (found: unknown, wanted: unknown, message: string): unknown
+  same (found: unknown, wanted: unknown, message: string): unknown
+  match (found: unknown, pattern: unknown, message: string): unknown
+}
+
+let parser: Parser | undefined
+
+/**
+ * Fetches a running service's AsyncAPI document (`asyncapi: true` serves it at
+ * `/asyncapi.json`, and a page at `/asyncapi`), checks that @asyncapi/parser
+ * finds no error in it (diagnostics of severity 0) and that the page is
+ * served, and resolves with the document for the caller to look into.
+ */
+export async function asyncApi (t: Asserts, s: Service): Promise<any> {
+  const { status, json: doc } = await http('GET', s.base + '/asyncapi.json')
+  t.equal(status, 200, `${s.name} serves /asyncapi.json`)
+  t.match(doc, { asyncapi: '3.0.0', info: { title: String, version: String } }, `${s.name}: an AsyncAPI 3.0 document`)
+  parser ??= new Parser()
+  const { diagnostics } = await parser.parse(JSON.stringify(doc))
+  const errors = diagnostics.filter((d) => d.severity === 0).map((d) => `${d.code}: ${d.message} at ${d.path.join('.')}`)
+  t.same(errors, [], `${s.name}: @asyncapi/parser finds no error in the document`)
+  const page = await fetch(s.base + '/asyncapi')
+  t.equal(page.status, 200, `${s.name} serves the page at /asyncapi`)
+  t.match(page.headers.get('content-type'), /^text\/html/, `${s.name}: the page is HTML`)
+  t.match(await page.text(), /\/asyncapi\.json/, `${s.name}: the page loads /asyncapi.json`)
+  return doc
+}
+
+/** Follows a local `$ref` (`#/channels/...`) in an AsyncAPI document, and the refs it leads to. */
+export function deref (doc: any, ref: { $ref: string }): any {
+  const target = ref.$ref.slice(2).split('/').reduce((node, part) => node?.[part.replace(/~1/g, '/').replace(/~0/g, '~')], doc)
+  return typeof target?.$ref === 'string' ? deref(doc, target) : target
+}
+
+/**
+ * A plain amqplib client in an example's virtual host, standing for a
+ * producer that does not use the example's contracts: `publish()` sends JSON
+ * to the `warren` exchange (confirmed), `take()` gets one message from a
+ * queue (false while the queue is empty or not declared yet). Closed after the test.
+ */
+export async function rawClient (t: TestLike, amqpUrl: string): Promise<{
+  publish (routingKey: string, body: unknown, options?: amqplib.Options.Publish): Promise<void>
+  take (queue: string): Promise<GetMessage | false>
+}> {
+  const conn = await amqplib.connect(amqpUrl)
+  conn.on('error', () => {}) // the vhost's deletion closes it
+  t.teardown(() => conn.close().catch(() => {}))
+  return {
+    async publish (routingKey, body, options = {}) {
+      const ch = await conn.createConfirmChannel()
+      ch.publish('warren', routingKey, Buffer.from(JSON.stringify(body)), { contentType: 'application/json', ...options })
+      await ch.waitForConfirms()
+      await ch.close()
+    },
+    async take (queue) {
+      // A queue not declared yet (a dead-letter queue before its first message) closes the channel.
+      const ch = await conn.createChannel()
+      ch.on('error', () => {})
+      try {
+        return await ch.get(queue, { noAck: true })
+      } catch {
+        return false
+      } finally {
+        await ch.close().catch(() => {})
+      }
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { http, launcher, service, vhost, waitFor } from './examples'
+import { asyncApi, deref, http, launcher, rawClient, service, vhost, waitFor } from './examples'
 
 /*
  * The hello-world example, run the way a user runs it: both services as real
@@ -35,6 +35,36 @@ t.test('the hello-world example', async (t) => {
 
     const all = await http('GET', service2.base + '/processed')
     t.ok(all.json.some((x: any) => x.id === json.id), 'GET /processed without an id lists it too')
+  })
+
+  await t.test('a malformed job from another client never reaches the handler: it is dead-lettered with reason invalid', async (t) => {
+    const client = await rawClient(t, env.AMQP_URL)
+    // text is not a string and receivedAt is missing: the processJob definition refuses it.
+    await client.publish('process', { id: 'malformed-1', text: 42 }, { messageId: 'malformed-1' })
+    const dead = await waitFor('the malformed job in process.dlq', () => client.take('process.dlq'), 15000, () => service2.output.join(''))
+    t.equal(dead.properties.messageId, 'malformed-1')
+    t.equal(dead.properties.headers?.['x-warren-reason'], 'invalid')
+    t.equal(dead.properties.headers?.['x-warren-error-code'], 'FST_AMQP_INVALID_MESSAGE')
+    t.same(JSON.parse(dead.content.toString()), { id: 'malformed-1', text: 42 }, 'the message is kept as it was sent')
+    t.same((await http('GET', `${service2.base}/processed?id=malformed-1`)).json, [], 'service 2 never processed it')
+  })
+
+  await t.test('both services serve an AsyncAPI document without errors: service 1 sends the job, service 2 receives it', async (t) => {
+    const payload = { type: 'object', properties: { id: { type: 'string' }, text: { type: 'string' }, receivedAt: { type: 'string', format: 'date-time' } }, required: ['id', 'text', 'receivedAt'] }
+
+    const sender = await asyncApi(t, service1)
+    const send = sender.operations['send.process']
+    t.match(send, { action: 'send', bindings: { amqp: { deliveryMode: 2, mandatory: true } } }, 'service 1 sends the job, persistent and mandatory')
+    t.match(deref(sender, send.channel), { address: 'process', bindings: { amqp: { is: 'routingKey', exchange: { name: 'warren', type: 'topic' } } } })
+    t.match(deref(sender, send.messages[0]), { payload, summary: String }, 'with the payload of contracts.ts')
+    t.same(Object.values(sender.operations).map((o: any) => o.action), ['send'], 'service 1 receives nothing')
+
+    const receiver = await asyncApi(t, service2)
+    const receives = Object.values(receiver.operations) as any[]
+    t.same(receives.map((o) => o.action), ['receive'], 'service 2 has one operation, a receive')
+    t.match(deref(receiver, receives[0].channel), { address: 'process', bindings: { amqp: { is: 'queue', queue: { name: 'process', durable: true } } } }, 'on its durable queue process')
+    t.match(deref(receiver, receives[0].messages[0]), { payload }, 'the same payload')
+    t.ok(Object.values(receiver.channels).some((c: any) => c.address === 'process.dlq'), 'its dead-letter queue is described')
   })
 
   await t.test('GET /processed?id= returns an empty list for an unknown id', async (t) => {

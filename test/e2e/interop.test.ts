@@ -105,9 +105,12 @@ t.test('the Python RPC client gets quotes from pricing.ts and sees its error rep
   t.equal(header, 'E_UNKNOWN_PRODUCT', 'the x-warren-error header holds the error code')
   t.same(JSON.parse(body), { error: { message: 'no product "unicorn"', code: 'E_UNKNOWN_PRODUCT' } })
 
+  // Quantity 0: the `quote` definition (contracts.ts) refuses it before pricing's handler runs.
   const bad = await pythonRun('client.py', ['tea', '0'], amqpUrl)
   t.equal(bad.code, 1)
-  t.match(bad.stderr, /x-warren-error: E_BAD_REQUEST/, 'pricing checks requests from any client')
+  const [, badHeader, badBody] = /^error reply \(x-warren-error: (\S+)\): (.*)$/m.exec(bad.stderr) ?? []
+  t.equal(badHeader, 'FST_AMQP_INVALID_MESSAGE', 'pricing checks requests from any client against its definition')
+  t.match(JSON.parse(badBody), { error: { code: 'FST_AMQP_INVALID_MESSAGE', message: String, validation: [{ instancePath: '/quantity' }] } }, 'the error reply names the field that failed')
 })
 
 t.test('a Python subscriber reads what app.amqp.publish sent: content type, body, message id, delivery mode, app id', async (t) => {
