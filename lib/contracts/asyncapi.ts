@@ -23,7 +23,7 @@ export interface ConsumerDescription {
   prefetch: number
   attempts: number
   deadLetter: string | undefined
-  next: { exchange: string, routingKey: string } | undefined
+  next: { exchange: string, routingKey: string, definition?: Extract<Definition, { kind: 'message' }> } | undefined
   definition: Definition | undefined
   body: Schema | undefined
   headers: Schema | undefined
@@ -219,7 +219,7 @@ export function asyncApiDocument (service: ServiceDescription): Json {
     channels[queueId] = {
       address: c.queue || null,
       title: c.exclusive ? `An exclusive queue bound to ${c.routingKeys.join(', ')}` : `Queue ${c.queue}`,
-      description: `Bound to exchange ${c.exchange === '' ? '(default)' : c.exchange} (${c.exchangeType}) with ${c.routingKeys.map((k) => `"${k}"`).join(', ')}. ${isRequest ? 'Requests are answered, never retried. ' : retry + dead}`,
+      description: `Bound to exchange ${c.exchange === '' ? '(default)' : c.exchange} (${c.exchangeType}) with ${c.routingKeys.map((k) => `"${k}"`).join(', ')}. ${isRequest ? 'Requests are answered, never retried; another message on this queue is handled as a message: ' : ''}${retry}${dead}`,
       messages: { [messageId]: ref(`#/components/messages/${messageId}`) },
       bindings: { amqp: queueBinding }
     }
@@ -237,20 +237,22 @@ export function asyncApiDocument (service: ServiceDescription): Json {
     if (def?.summary !== undefined) operation.summary = def.summary
     if (def?.kind === 'request') operation.reply = replyOf(def)
     operations[key(`receive.${c.queue || name}`)] = operation
-    if (c.deadLetter !== undefined && !isRequest) {
+    if (c.next?.definition !== undefined) send(c.next.definition, c.next.exchange)
+    if (c.deadLetter !== undefined) {
       const dlq = key(`queue.${c.deadLetter}`)
       channels[dlq] ??= {
         address: c.deadLetter,
         title: `Dead-letter queue ${c.deadLetter}`,
-        description: `Messages of ${c.queue || 'the exclusive queue'} that will not be tried again, declared when the first one fails. Headers: x-warren-reason (handler-failed, not-retryable, undecodable, invalid, forward-failed, unencodable-result), x-warren-error-message, x-warren-error-code, x-warren-attempts, x-warren-queue, x-warren-exchange, x-warren-routing-key, x-warren-failed-at, x-warren-validation.`,
+        description: `Messages of ${c.queue || 'the exclusive queue'} that will not be tried again, declared when the first one fails. Headers: x-warren-reason (handler-failed, not-retryable, undecodable, invalid, forward-failed, unencodable-result, invalid-result), x-warren-error-message, x-warren-error-code, x-warren-attempts, x-warren-queue, x-warren-exchange, x-warren-routing-key, x-warren-failed-at, x-warren-validation.`,
         messages: { [messageId]: ref(`#/components/messages/${messageId}`) },
         bindings: { amqp: { is: 'queue', queue: { name: c.deadLetter, durable: true, exclusive: false, autoDelete: false, vhost }, bindingVersion: BINDING_VERSION } }
       }
     }
   }
 
-  for (const def of service.publishes) {
-    const exchange = def.exchange ?? service.exchange
+  for (const def of service.publishes) send(def, def.exchange ?? service.exchange)
+
+  function send (def: Definition, exchange: string): void {
     const route = routeChannel(exchange, def.routingKey)
     const isRequest = def.kind === 'request'
     const messageId = message(def.routingKey, { body: def.body, headers: def.headers, summary: def.summary, description: def.description, request: isRequest, persistent: !isRequest })

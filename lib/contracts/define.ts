@@ -48,7 +48,7 @@ type ProviderType<TP extends FastifyTypeProvider, S> = (TP & { schema: S })['val
 type FromProvider<TP extends FastifyTypeProvider, S> =
   Record<string, unknown> extends S ? unknown : unknown extends ProviderType<TP, S> ? unknown : ProviderType<TP, S>
 
-/** @internal Marks what defineMessage() and defineRequest() return, across copies of the package. */
+/** Marks what defineMessage() and defineRequest() return, across copies of the package (a registered symbol). */
 export const DEFINITION = Symbol.for('fastify-warren.definition')
 
 /** Where and how a message travels, shared by the services that send and receive it. */

@@ -1,4 +1,4 @@
-import { isDefinition, isSchema, type Definition, type Schema } from '../contracts/define'
+import { isDefinition, isSchema, type Definition, type MessageDefinition, type Schema } from '../contracts/define'
 import { FST_AMQP_INVALID_ARGUMENT } from './errors'
 import { assertInteger, assertString, describe, EXCHANGE_TYPES, type NormalizedOptions } from './options'
 import type { ConsumeOptions, ExchangeType, GatherOptions, NextStage, PublishOptions, RequestOptions } from './types'
@@ -127,8 +127,8 @@ export interface ConsumeContract {
 export interface NormalizedConsume {
   topology: ConsumerTopology
   prefetch: number
-  /** Where the handler's result goes, for a pipeline stage. */
-  next: Required<NextStage> | undefined
+  /** Where the handler's result goes, for a pipeline stage (with the next stage's definition, if given one). */
+  next: (Required<NextStage> & { definition?: MessageDefinition }) | undefined
   retry: NormalizedRetry
   /** Undefined when its messages have no schema. */
   contract: ConsumeContract | undefined
@@ -180,8 +180,12 @@ function normalizeDeadLetter (value: unknown, queue: string, exclusive: boolean)
   return name
 }
 
-function normalizeNext (next: unknown, exchange: string): Required<NextStage> {
+function normalizeNext (next: unknown, exchange: string): Required<NextStage> & { definition?: MessageDefinition } {
   if (typeof next === 'string') return { routingKey: assertString('options.next', next, true, ARG), exchange }
+  if (isDefinition(next)) {
+    if (next.kind !== 'message') throw new ARG('options.next', `a pipeline stage forwards to a defineMessage() definition, and "${next.routingKey}" is a request`)
+    return { routingKey: next.routingKey, exchange: next.exchange ?? exchange, definition: next }
+  }
   const o = assertObject('options.next', next) as unknown as NextStage
   assertKeys('options.next', o as unknown as Record<string, unknown>, NEXT_KEYS)
   return {

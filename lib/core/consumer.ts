@@ -74,8 +74,8 @@ export class WarrenConsumer implements Consumer {
     private readonly spec: NormalizedConsume,
     private readonly handler: MessageHandler,
     private readonly thisArg: unknown,
-    /** The schema checks of its messages (a definition's, or a per-call `schema`). */
-    private readonly checks?: { body: Check | undefined, headers: Check | undefined }
+    /** The schema checks of its messages (a definition's, or a per-call `schema`), and of its results for the next stage. */
+    private readonly checks: { body?: Check, headers?: Check, next?: Check } = {}
   ) {
     const t = spec.topology
     this.queue = t.queue
@@ -221,7 +221,7 @@ export class WarrenConsumer implements Consumer {
       }
       return this.fail(ch, delivery, delivery.decodeError, 'undecodable')
     }
-    if (this.checks !== undefined) {
+    if (this.checks.body !== undefined || this.checks.headers !== undefined) {
       const invalid = await this.validate(delivery)
       if (invalid !== undefined) {
         if (replyTo !== undefined) {
@@ -254,7 +254,7 @@ export class WarrenConsumer implements Consumer {
    * in) in `msg`; returns FST_AMQP_INVALID_MESSAGE if either fails.
    */
   private async validate (delivery: Delivery): Promise<Error | undefined> {
-    const { body, headers } = this.checks!
+    const { body, headers } = this.checks
     const key = delivery.msg.routingKey
     if (body !== undefined) {
       const checked = await body(delivery.msg.body)
@@ -277,6 +277,12 @@ export class WarrenConsumer implements Consumer {
    * a failed handler.
    */
   private async forward (ch: Channel, delivery: Delivery, result: unknown): Promise<void> {
+    const next = this.checks.next
+    if (next !== undefined) {
+      // The next stage's definition: a result it would refuse is this stage's bug, never retried.
+      const checked = await next(result)
+      if (!checked.ok) return this.fail(ch, delivery, invalidMessage('body', this.spec.next!.routingKey, checked.issues), 'invalid-result')
+    }
     let message: Outgoing
     try {
       message = this.ctx.envelope.forward(delivery, this.spec.next!, result)
@@ -305,7 +311,7 @@ export class WarrenConsumer implements Consumer {
     const t = this.spec.topology
     const step = nextStep(reason, attempt, this.spec.retry, t.retryLevels, t.deadLetter !== undefined)
     const cause = safeError(err)
-    const logged = reason === 'undecodable' || reason === 'unencodable-result' || reason === 'invalid' ? cause : new FST_AMQP_HANDLER_FAILED(this.queue, { cause })
+    const logged = reason === 'undecodable' || reason === 'unencodable-result' || reason === 'invalid' || reason === 'invalid-result' ? cause : new FST_AMQP_HANDLER_FAILED(this.queue, { cause })
     const details = { err: logged, queue: this.queue, messageId: delivery.messageId, attempt, reason }
     // Its channel is gone: the broker delivers the original again, so a copy would be a duplicate.
     if (!isOpen(ch)) return

@@ -31,6 +31,8 @@ export type FailureReason =
   | 'unencodable-result'
   /** The body or headers failed the consumer's schema; the handler never saw it. */
   | 'invalid'
+  /** A pipeline stage's result failed the schema of the next stage's definition. */
+  | 'invalid-result'
 
 /** @internal Where a failed message goes next. */
 export type Step =

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, FastifyTypeProviderDefault, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase, RawServerDefault } from 'fastify'
 import type { MessageProperties } from 'amqplib'
-import type { Definition, InputOf, MessageDefinition, OutputOf, RequestDefinition, Schema } from '../contracts/define'
+import type { Definition, DEFINITION, InputOf, MessageDefinition, OutputOf, RequestDefinition, Schema } from '../contracts/define'
 import type { ValidationIssue } from '../contracts/validate'
 
 /** The exchange types RabbitMQ routes with. */
@@ -319,9 +319,12 @@ export interface ConsumeOptions {
    * `x-last-death-*` and every `x-warren-*`). A handler that returns `undefined`
    * ends the message's journey there (`null` is forwarded). A request (a
    * message with reply_to) is answered, not forwarded. A routing key alone
-   * publishes to the consumer's exchange.
+   * publishes to the consumer's exchange. A definition (`defineMessage()`)
+   * types the handler's return value from its schema and validates the
+   * result before forwarding it: one that fails goes to the dead-letter queue
+   * (reason `invalid-result`).
    */
-  next?: string | NextStage
+  next?: string | NextStage | MessageDefinition
   /**
    * Schemas for the messages of a consumer given a routing key rather than a
    * definition, as a Fastify route's `schema`: the handler's `msg.body` (and
@@ -431,14 +434,21 @@ export type DefinedRequestOptions<D extends Definition, TP extends FastifyTypePr
 /** gather() options for a definition. */
 export type DefinedGatherOptions<D extends Definition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> = Omit<GatherOptions, 'headers'> & { headers?: HeadersIn<D['headers'], TP> }
 
-/** consume() options without `schema` (a definition brings its own). */
-export type DefinedConsumeOptions = Omit<ConsumeOptions, 'schema'>
+/**
+ * consume() options without `schema` (a definition brings its own); a `next`
+ * definition goes through the overload that types the handler's result by it.
+ */
+export type DefinedConsumeOptions = Omit<ConsumeOptions, 'schema' | 'next'> & { next?: string | (NextStage & { readonly [DEFINITION]?: never }) }
 
 /** The handler of a definition's consumer: typed body and headers; for a request, the reply's type to return. */
 export type DefinedHandler<D extends Definition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> =
   D extends RequestDefinition
     ? (this: FastifyInstance, msg: WarrenMessage<BodyOut<D, TP>, HeadersOut<D['headers'], TP>>) => ReplyIn<D, TP> | Promise<ReplyIn<D, TP>>
     : (this: FastifyInstance, msg: WarrenMessage<BodyOut<D, TP>, HeadersOut<D['headers'], TP>>) => unknown
+
+/** A pipeline stage's handler between two definitions: it returns the next stage's body (or undefined, to end the message there). */
+export type StageHandler<D extends Definition, N extends MessageDefinition, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> =
+  (this: FastifyInstance, msg: WarrenMessage<BodyOut<D, TP>, HeadersOut<D['headers'], TP>>) => BodyIn<N, TP> | undefined | Promise<BodyIn<N, TP> | undefined>
 
 /** The handler of a consumer with a per-call `schema`. */
 export type SchemaHandler<S extends ConsumeSchema, R, TP extends FastifyTypeProvider = FastifyTypeProviderDefault> =
@@ -488,6 +498,8 @@ export interface Amqp<TypeProvider extends FastifyTypeProvider = FastifyTypeProv
    * validated before the handler runs, and typed; a request's handler must
    * return its reply's type. Starts when the app is ready (at once if it is).
    */
+  consume<const D extends MessageDefinition, const N extends MessageDefinition> (definition: D, handler: StageHandler<D, N, TypeProvider>, options: Omit<DefinedConsumeOptions, 'next'> & { next: N }): Consumer
+  consume<const D extends MessageDefinition, const N extends MessageDefinition> (definition: D, options: Omit<DefinedConsumeOptions, 'next'> & { next: N }, handler: StageHandler<D, N, TypeProvider>): Consumer
   consume<const D extends Definition> (definition: D, handler: DefinedHandler<D, TypeProvider>, options?: DefinedConsumeOptions): Consumer
   consume<const D extends Definition> (definition: D, options: DefinedConsumeOptions, handler: DefinedHandler<D, TypeProvider>): Consumer
   /** Consumes with per-call schemas (`options.schema`), as a Fastify route: `msg.body` is typed and validated. */

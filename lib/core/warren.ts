@@ -228,12 +228,12 @@ export class Warren {
     const { spec, handler } = normalizeConsumeArgs(target, second, third, this.opts)
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('consume() after close')
     const c = spec.contract
-    const checks = c === undefined
-      ? undefined
-      : {
-          body: c.body === undefined ? undefined : this.validators.check(c.body, 'in', c.definition ? 'definition.body' : 'options.schema.body', host?.schemas),
-          headers: c.headers === undefined ? undefined : this.validators.check(c.headers, 'in', c.definition ? 'definition.headers' : 'options.schema.headers', host?.schemas)
-        }
+    const next = spec.next?.definition
+    const checks = {
+      body: c?.body === undefined ? undefined : this.validators.check(c.body, 'in', c.definition ? 'definition.body' : 'options.schema.body', host?.schemas),
+      headers: c?.headers === undefined ? undefined : this.validators.check(c.headers, 'in', c.definition ? 'definition.headers' : 'options.schema.headers', host?.schemas),
+      next: next === undefined ? undefined : this.validators.check(next.body, 'out', 'options.next.body', host?.schemas)
+    }
     const named = spec.topology.exclusive ? undefined : spec.topology.queue
     if (named !== undefined && this.consumedQueues.has(named)) throw new FST_AMQP_DUPLICATE_CONSUMER(named)
     const consumer = new WarrenConsumer({

@@ -109,3 +109,13 @@ describe('string routing keys', () => {
     expect(app.amqp.publish('k', { any: 'thing' })).type.toBe<Promise<PublishReceipt>>()
   })
 })
+
+describe('pipeline stages', () => {
+  const a = defineMessage('a', { body: z.object({ n: z.number() }) })
+  const b = defineMessage('b', { body: z.object({ doubled: z.number() }) })
+  test('with the next stage\'s definition, the handler must return its body (or undefined)', () => {
+    expect(app.amqp.consume(a, async (msg) => ({ doubled: msg.body.n * 2 }), { next: b })).type.toBe<Consumer>()
+    expect(app.amqp.consume(a, async () => undefined, { next: b })).type.toBe<Consumer>()
+    expect(app.amqp.consume).type.not.toBeCallableWith(a, async () => ({ doubled: 'x' }), { next: b })
+  })
+})

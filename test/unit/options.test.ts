@@ -1,13 +1,19 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import warren from '../../lib/index'
-import { normalizeOptions, DEFAULTS, redactUrl } from '../../lib/core/options'
+import { normalizeOptions, ASYNCAPI_UI, DEFAULTS, redactUrl } from '../../lib/core/options'
 import { ready } from '../helpers'
 
 const url = 'amqp://guest:guest@127.0.0.1:5672'
 
 t.test('normalizeOptions fills every default', async (t) => {
-  t.same(normalizeOptions({ url }), { urls: [url], ...DEFAULTS, exchanges: { warren: 'topic' } })
+  t.same(normalizeOptions({ url }), {
+    urls: [url],
+    ...DEFAULTS,
+    exchanges: { warren: 'topic' },
+    publishes: [],
+    asyncapi: { serve: false, path: '/asyncapi', title: 'fastify-warren', version: '1.0.0', description: undefined, ...ASYNCAPI_UI }
+  })
   t.same(DEFAULTS.exchange, 'warren')
 })
 
