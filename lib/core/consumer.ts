@@ -3,6 +3,7 @@ import { Backoff } from './backoff'
 import { isOpen, ManagedChannel } from './channel'
 import type { NormalizedConsume } from './call-options'
 import type { Connection } from './connection'
+import type { SendRecord, Telemetry } from '../telemetry/telemetry'
 import { describeError, HEADERS, isRetryable, safeError, type ConsumerView, type Delivery, type Envelope, type Failure, type Outgoing } from './envelope'
 import { FST_AMQP_CLOSED, FST_AMQP_HANDLER_FAILED } from './errors'
 import type { ConsumerDescription } from '../contracts/asyncapi'
@@ -20,6 +21,8 @@ import type { Consumer, ConsumerHealth, MessageHandler } from './types'
 export interface ConsumerContext {
   conn: Connection
   envelope: Envelope
+  /** Traces, metrics and diagnostics channels around each delivery. */
+  telemetry: Telemetry
   publisher: Publisher
   /** Where replies to requests go out (no confirms). */
   replies: Publisher
@@ -87,7 +90,8 @@ export class WarrenConsumer implements Consumer {
       exchange: t.exchange,
       exchangeType: t.exchangeType,
       routingKeys: t.routingKeys,
-      isWaitQueue: this.failures.isWaitQueue
+      isWaitQueue: this.failures.isWaitQueue,
+      log: ctx.log
     }
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.settleReady = (err) => (err ? reject(err) : resolve())
@@ -211,12 +215,34 @@ export class WarrenConsumer implements Consumer {
     if (!settled.has(raw)) this.settle(ch, raw, raw.fields.redelivered ? 'reject' : 'requeue')
   }
 
-  private async handle (ch: Channel, raw: ConsumeMessage): Promise<void> {
+  private handle (ch: Channel, raw: ConsumeMessage): Promise<void> {
     const delivery = this.ctx.envelope.open(raw, this.view)
-    const { replyTo } = delivery
+    const telemetry = this.ctx.telemetry
+    if (!telemetry.on) return this.handleDelivery(ch, delivery)
+    const info = {
+      queue: this.queue,
+      // Where it was first published: a retry's span has the same destination as the first try's.
+      exchange: delivery.msg.exchange,
+      routingKey: delivery.msg.routingKey,
+      messageId: delivery.messageId,
+      correlationId: delivery.correlationId,
+      attempt: delivery.attempt,
+      bodySize: raw.content.length,
+      headers: delivery.msg.headers,
+      message: delivery.msg
+    }
+    return telemetry.process(info, (trace) => {
+      delivery.trace = trace
+      return this.handleDelivery(ch, delivery)
+    })
+  }
+
+  private async handleDelivery (ch: Channel, delivery: Delivery): Promise<void> {
+    const { replyTo, raw } = delivery
+    const log = delivery.msg.log
     if (delivery.decodeError !== undefined) {
       if (replyTo !== undefined) {
-        this.log.error({ err: delivery.decodeError, queue: this.queue, correlationId: delivery.correlationId }, 'amqp request could not be decoded; the error is the reply')
+        log.error({ err: delivery.decodeError }, 'amqp request could not be decoded; the error is the reply')
         return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, delivery.decodeError))
       }
       return this.fail(ch, delivery, delivery.decodeError, 'undecodable')
@@ -225,7 +251,7 @@ export class WarrenConsumer implements Consumer {
       const invalid = await this.validate(delivery)
       if (invalid !== undefined) {
         if (replyTo !== undefined) {
-          this.log.warn({ err: invalid, queue: this.queue, correlationId: delivery.correlationId }, 'amqp request failed its schema; the error is the reply')
+          log.warn({ err: invalid }, 'amqp request failed its schema; the error is the reply')
           return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, invalid))
         }
         return this.fail(ch, delivery, invalid, 'invalid')
@@ -235,8 +261,9 @@ export class WarrenConsumer implements Consumer {
     try {
       result = await this.handler.call(this.thisArg as any, delivery.msg)
     } catch (err) {
+      this.ctx.telemetry.handlerFailed(delivery.trace, err)
       if (replyTo !== undefined) {
-        this.log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: safeError(err) }), queue: this.queue }, 'amqp request handler failed; the error is the reply')
+        log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: safeError(err) }) }, 'amqp request handler failed; the error is the reply')
         return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, err))
       }
       return this.fail(ch, delivery, err, isRetryable(err) ? 'handler-failed' : 'not-retryable')
@@ -245,6 +272,7 @@ export class WarrenConsumer implements Consumer {
       return this.answer(ch, delivery, () => this.ctx.envelope.reply(replyTo, delivery.correlationId, result))
     }
     if (this.spec.next && result !== undefined) return this.forward(ch, delivery, result)
+    delivery.trace.outcome('ack')
     this.settle(ch, raw, 'ack')
   }
 
@@ -283,19 +311,28 @@ export class WarrenConsumer implements Consumer {
       const checked = await next(result)
       if (!checked.ok) return this.fail(ch, delivery, invalidMessage('body', this.spec.next!.routingKey, checked.issues), 'invalid-result')
     }
-    let message: Outgoing
-    try {
-      message = this.ctx.envelope.forward(delivery, this.spec.next!, result)
-    } catch (err) {
-      return this.fail(ch, delivery, err, 'unencodable-result')
+    const to = this.spec.next!
+    let unencodable = false
+    const send = (trace?: Record<string, unknown>, record?: SendRecord): Promise<unknown> => {
+      let message: Outgoing
+      try {
+        message = this.ctx.envelope.forward(delivery, to, result, trace)
+      } catch (err) {
+        unencodable = true
+        return Promise.reject(err)
+      }
+      record?.sent({ messageId: message.props.messageId, correlationId: message.props.correlationId, bodySize: message.content.length })
+      return this.ctx.publisher.publish(message)
     }
     try {
-      await this.ctx.publisher.publish(message)
+      // Inside the process span: the forward is its child, and carries its context on.
+      await (this.ctx.telemetry.on ? this.ctx.telemetry.publish('forward', to.exchange, to.routingKey, send) : send())
     } catch (err) {
       // A result the broker refuses for its size would be refused on every try.
       const tooLarge = (err as { code?: unknown }).code === 'FST_AMQP_MESSAGE_TOO_LARGE'
-      return this.fail(ch, delivery, err, tooLarge ? 'unencodable-result' : 'forward-failed')
+      return this.fail(ch, delivery, err, unencodable || tooLarge ? 'unencodable-result' : 'forward-failed')
     }
+    delivery.trace.outcome('forward')
     this.settle(ch, delivery.raw, 'ack')
   }
 
@@ -312,12 +349,16 @@ export class WarrenConsumer implements Consumer {
     const step = nextStep(reason, attempt, this.spec.retry, t.retryLevels, t.deadLetter !== undefined)
     const cause = safeError(err)
     const logged = reason === 'undecodable' || reason === 'unencodable-result' || reason === 'invalid' || reason === 'invalid-result' ? cause : new FST_AMQP_HANDLER_FAILED(this.queue, { cause })
-    const details = { err: logged, queue: this.queue, messageId: delivery.messageId, attempt, reason }
+    // msg.log carries the queue, message id and attempt (and the trace id).
+    const details = { err: logged, reason }
+    const log = delivery.msg.log
+    const { trace } = delivery
     // Its channel is gone: the broker delivers the original again, so a copy would be a duplicate.
     if (!isOpen(ch)) return
     if (step.to === 'reject') {
       this.settle(ch, raw, 'reject')
-      this.log.error(details, 'amqp message rejected: no try left and no dead-letter queue (dropped, unless the queue has its own x-dead-letter-exchange)')
+      trace.outcome('reject')
+      log.error(details, 'amqp message rejected: no try left and no dead-letter queue (dropped, unless the queue has its own x-dead-letter-exchange)')
       return
     }
     const delay = step.to === 'wait' ? step.delay : undefined
@@ -326,8 +367,17 @@ export class WarrenConsumer implements Consumer {
     this.settle(ch, raw, 'ack')
     const trimmed = moved.props.headers?.[HEADERS.trimmed]
     const more = trimmed === undefined ? {} : { trimmed }
-    if (step.to === 'wait') this.log.warn({ ...details, ...more, retryIn: delay }, 'amqp handler failed; the message will be tried again')
-    else this.log.error({ ...details, ...more, deadLetter: t.deadLetter }, 'amqp message moved to the dead-letter queue')
+    if (step.to === 'wait') {
+      trace.event('retry scheduled', { 'fastify_warren.reason': reason, 'fastify_warren.wait_queue': moved.routingKey, 'fastify_warren.retry_in_ms': delay ?? 0 })
+      trace.outcome('retry')
+      this.ctx.telemetry.retried(this.queue, reason)
+      log.warn({ ...details, ...more, retryIn: delay }, 'amqp handler failed; the message will be tried again')
+    } else {
+      trace.event('dead-lettered', { 'fastify_warren.reason': reason, 'fastify_warren.dead_letter_queue': moved.routingKey })
+      trace.outcome('dead-letter')
+      this.ctx.telemetry.deadLettered(this.queue, reason)
+      log.error({ ...details, ...more, deadLetter: t.deadLetter }, 'amqp message moved to the dead-letter queue')
+    }
   }
 
   /**
@@ -353,13 +403,13 @@ export class WarrenConsumer implements Consumer {
           const code = (moveErr as { code?: unknown }).code
           if (typeof code === 'string' && PERMANENT.has(code)) {
             this.settle(ch, delivery.raw, 'reject')
-            this.log.error({ ...details, err: moveErr, to }, 'amqp failed message can never be copied to its wait or dead-letter queue; rejected (dropped, unless the queue has its own x-dead-letter-exchange)')
+            delivery.msg.log.error({ ...details, err: moveErr, to }, 'amqp failed message can never be copied to its wait or dead-letter queue; rejected (dropped, unless the queue has its own x-dead-letter-exchange)')
             return undefined
           }
           // Its wait or dead-letter queue was deleted: declared again on the next try.
           if (to !== undefined && code === 'FST_AMQP_UNROUTABLE') this.failures.forget(to)
           if (this.stopping) {
-            this.log.warn({ ...details, err: moveErr, to }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
+            delivery.msg.log.warn({ ...details, err: moveErr, to }, 'amqp failed message could not be moved before the consumer stopped; it goes back to the queue')
             return undefined
           }
           if (!counted) {
@@ -371,7 +421,7 @@ export class WarrenConsumer implements Consumer {
           // later: a queue that refuses copies (a length limit, an alarm) costs
           // neither a tight loop nor another run of the handler.
           const retryIn = backoff.next()
-          this.log.error({ ...details, err: moveErr, to, retryIn }, 'amqp failed message could not be moved; trying again')
+          delivery.msg.log.error({ ...details, err: moveErr, to, retryIn }, 'amqp failed message could not be moved; trying again')
           await this.pause(retryIn)
         }
       }
@@ -403,7 +453,7 @@ export class WarrenConsumer implements Consumer {
     try {
       reply = build()
     } catch (err) {
-      this.log.error({ err: safeError(err), queue: this.queue }, 'amqp reply could not be encoded; the requester gets the error')
+      delivery.msg.log.error({ err: safeError(err) }, 'amqp reply could not be encoded; the requester gets the error')
       reply = this.ctx.envelope.errorReply(delivery.replyTo!, delivery.correlationId, err)
     }
     try {
@@ -411,9 +461,12 @@ export class WarrenConsumer implements Consumer {
     } catch (err) {
       const how = delivery.raw.fields.redelivered ? 'reject' : 'requeue'
       this.settle(ch, delivery.raw, how)
-      this.log.error({ err, queue: this.queue, requeued: how === 'requeue' }, 'amqp reply could not be sent')
+      delivery.trace.outcome(how)
+      delivery.msg.log.error({ err, requeued: how === 'requeue' }, 'amqp reply could not be sent')
       return
     }
+    delivery.trace.event('reply sent', { 'fastify_warren.reply_to': delivery.replyTo ?? '' })
+    delivery.trace.outcome('reply')
     this.settle(ch, delivery.raw, 'ack')
   }
 

@@ -4,6 +4,9 @@ import { FST_AMQP_DECODE, FST_AMQP_HEADERS_TOO_LARGE, FST_AMQP_INVALID_HEADER, F
 import { headerSizes, MAX_TABLE_BYTES, measureTable } from './headers'
 import { uniqueId } from './ids'
 import { topicMatches } from './topic'
+import { NO_TRACE, type DeliveryTrace } from '../telemetry/telemetry'
+import type { Log } from './log'
+import { Message } from './message'
 import type { ExchangeType, WarrenMessage } from './types'
 
 /*
@@ -105,6 +108,8 @@ export interface ConsumerView {
   routingKeys: string[]
   /** Whether `name` is one of this consumer's wait queues. */
   isWaitQueue: (name: string) => boolean
+  /** The consumer's logger: `msg.log` is a child of it. */
+  log: Log
 }
 
 /** @internal A delivery, read: the handler's `msg`, and what the consumer needs to settle it. */
@@ -119,6 +124,8 @@ export interface Delivery {
   messageId: string | undefined
   /** Set when the body did not decode: the handler must not see it. */
   decodeError?: Error
+  /** What the consumer tells the trace of this delivery (a no-op unless traced). */
+  trace: DeliveryTrace
 }
 
 /** @internal Why a message failed, as its copy records it. */
@@ -485,13 +492,15 @@ export class Envelope {
    * correlation id (or the incoming message id) carried on, and the
    * application headers less those about one hop.
    */
-  forward (delivery: Delivery, next: { exchange: string, routingKey: string }, result: unknown): Outgoing {
+  forward (delivery: Delivery, next: { exchange: string, routingKey: string }, result: unknown, trace?: Record<string, unknown>): Outgoing {
     const encoded = encode(result)
+    const carried = forwardHeaders(ownHeaders(delivery.raw.properties.headers))
     return this.seal('forward', next.exchange, next.routingKey, encoded.content, {
       messageId: uniqueId(),
       correlationId: delivery.correlationId ?? delivery.messageId,
       contentType: encoded.contentType,
-      headers: forwardHeaders(ownHeaders(delivery.raw.properties.headers)),
+      // The stage's own trace context replaces the one the message came with.
+      headers: trace === undefined ? carried : { ...carried, ...trace },
       persistent: true,
       mandatory: true,
       timestamp: now(),
@@ -637,23 +646,16 @@ export class Envelope {
     const attempt = attempts === undefined ? 1 : attempts + 1
     const delivery: Delivery = {
       raw,
-      msg: {
-        body,
-        content: raw.content,
-        routingKey: where.routingKey,
-        exchange: where.exchange,
-        headers,
-        properties: props,
-        redelivered: raw.fields.redelivered,
-        attempt
-      },
+      msg: undefined as unknown as WarrenMessage,
       attempt,
       // A reply_to that is no usable address (empty, or more than AMQP can carry) is none.
       replyTo: props.replyTo === '' ? undefined : shortString(props.replyTo),
       correlationId: shortString(props.correlationId),
       messageId: shortString(props.messageId),
-      decodeError
+      decodeError,
+      trace: NO_TRACE
     }
+    delivery.msg = new Message(body, raw.content, where.routingKey, where.exchange, headers, props, raw.fields.redelivered, attempt, view, delivery)
     if (decodeError === undefined) for (const hook of this.incomingHooks) hook(delivery)
     return delivery
   }

@@ -49,6 +49,7 @@ interface Pending {
   sent: boolean
   /** The exchange it went to, to tell a request to a deleted exchange from one interrupted by it. */
   exchange: string
+  routingKey: string
 }
 
 /** What request() waits with: one reply, decoded, or a coded error carrying the caller's stack. */
@@ -104,6 +105,8 @@ export class RpcClient {
   private readonly publisher: Publisher
   private starting: Promise<unknown> | undefined
   private closed = false
+  /** Told of every request that got no reply in time (the RPC timeouts metric). */
+  onTimedOut: ((routingKey: string) => void) | undefined
 
   constructor (conn: Connection, readonly envelope: Envelope, opts: Omit<PublisherOptions, 'name' | 'setup' | 'confirm' | 'onReturn'>, private readonly log: Log) {
     this.publisher = new Publisher(conn, {
@@ -156,7 +159,7 @@ export class RpcClient {
     if (this.closed) return waiter.closed()
     const correlationId = message.props.correlationId!
     const timer = setTimeout(this.onTimeout, call.timeout, correlationId)
-    this.pending.set(correlationId, { waiter, timer, sent: false, exchange: call.exchange })
+    this.pending.set(correlationId, { waiter, timer, sent: false, exchange: call.exchange, routingKey: call.routingKey })
     // The channel (with its reply consumer) is set up in the background; until
     // it is open the request waits in the publisher's buffer, like any publish.
     this.starting ??= this.publisher.start().catch((err: Error) => {
@@ -176,7 +179,9 @@ export class RpcClient {
 
   private readonly onTimeout = (correlationId: string): void => {
     const p = this.pending.get(correlationId)
-    if (p) this.settle(correlationId, p)?.timeout(p.sent)
+    if (p === undefined) return
+    this.onTimedOut?.(p.routingKey)
+    this.settle(correlationId, p)?.timeout(p.sent)
   }
 
   private onReturn (msg: { fields: { exchange: string, routingKey: string }, properties: { correlationId?: unknown } }): void {

@@ -365,6 +365,13 @@ export interface WarrenMessage<T = unknown, H = Record<string, any>> {
    * connection is not counted: check `redelivered` and the message id for those.
    */
   attempt: number
+  /**
+   * A child of the plugin's logger for this message, like Fastify's
+   * `request.log`: every line carries the message id, correlation id,
+   * routing key, queue and attempt, and the trace and span ids when the
+   * delivery is traced. The plugin's own lines about the message use it.
+   */
+  readonly log: FastifyBaseLogger
 }
 
 /**

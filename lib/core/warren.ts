@@ -5,13 +5,14 @@ import { WarrenConsumer } from './consumer'
 import { asyncApiDocument } from '../contracts/asyncapi'
 import { isDefinition, type Definition } from '../contracts/define'
 import { invalidMessage, Validators } from '../contracts/validate'
-import { Envelope, type Outgoing } from './envelope'
+import { Envelope } from './envelope'
+import { Telemetry, type SendRecord } from '../telemetry/telemetry'
 import { FST_AMQP_CLOSED, FST_AMQP_DUPLICATE_CONSUMER, FST_AMQP_INVALID_ARGUMENT, FST_AMQP_NOT_CONNECTED, retryLater } from './errors'
 import { secretId } from './ids'
 import type { Log } from './log'
 import { describe, type NormalizedOptions } from './options'
 import { Publisher, type PublisherOptions } from './publisher'
-import { RpcClient } from './rpc'
+import { RpcClient, type Call } from './rpc'
 import { withTimeout } from './timeout'
 import { declareExchange } from './topology'
 import type { AsyncApiDocument, Consumer, GatherOptions, Health, GatherResult, MessageHandler, PublishOptions, PublishReceipt, RequestOptions } from './types'
@@ -24,6 +25,12 @@ export interface HostContext {
   schemas?: () => Record<string, unknown>
 }
 
+/** The broker's host and port, for the spans' server.address and server.port. */
+function serverOf (url: string): { address: string, port: number } {
+  const u = new URL(url)
+  return { address: u.hostname, port: u.port === '' ? (u.protocol === 'amqps:' ? 5671 : 5672) : Number(u.port) }
+}
+
 /** The definition given to `method`, checked to be of `kind`. */
 function definitionOf (target: unknown, kind: 'message', method: string): Extract<Definition, { kind: 'message' }>
 function definitionOf (target: unknown, kind: 'request', method: string): Extract<Definition, { kind: 'request' }>
@@ -33,6 +40,18 @@ function definitionOf (target: unknown, kind: Definition['kind'], method: string
     throw new FST_AMQP_INVALID_ARGUMENT('definition', `${method} takes a ${kind === 'message' ? 'defineMessage()' : 'defineRequest()'} definition, and "${target.routingKey}" is a ${target.kind}`)
   }
   return target
+}
+
+/** Headers with the trace context added (it wins over a caller's own `traceparent`). */
+function mergeHeaders (headers: Record<string, unknown> | undefined, trace: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (trace === undefined || Object.keys(trace).length === 0) return headers
+  return headers === undefined ? trace : { ...headers, ...trace }
+}
+
+/** Publish options with the trace context in their headers. */
+function withHeaders (o: NormalizedPublish, trace: Record<string, unknown> | undefined): NormalizedPublish {
+  const headers = mergeHeaders(o.headers, trace)
+  return headers === o.headers ? o : { ...o, headers }
 }
 
 /** Options with the definition's exchange, unless they name one themselves. */
@@ -59,6 +78,8 @@ export class Warren {
   private readonly consumers = new Set<WarrenConsumer>()
   /** Compiled schemas of the definitions and per-call schemas used here. */
   private readonly validators = new Validators()
+  /** Traces, metrics and diagnostics channels; nothing when nobody listens. */
+  readonly telemetry: Telemetry
   /** Named queues consumed by this app: a second consumer of one would split its messages. */
   private readonly consumedQueues = new Set<string>()
   /** Builds and checks every message sent, reads every delivery. */
@@ -79,6 +100,14 @@ export class Warren {
       frameMax: () => this.conn.frameMax
     })
     this.publishDefaults = Object.freeze(normalizePublishOptions(undefined, opts))
+    this.telemetry = new Telemetry({
+      server: serverOf(opts.urls[0]),
+      clientId: opts.connectionName,
+      gauges: () => ({
+        buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0),
+        connections: { publish: this.conn.current !== undefined, consume: this.consumeConn.current !== undefined }
+      })
+    })
     // Consumers get a connection of their own: a broker that blocks
     // publishers (memory or disk alarm) stops reading from their connection,
     // acks included, and consumers are what drains the queues during an alarm.
@@ -152,22 +181,28 @@ export class Warren {
     if (typeof target !== 'string') return this.publishDefined(target, body, options, host)
     // Not async: one promise per publish (the publisher's), with bad arguments as a rejection too.
     let o: NormalizedPublish
-    let message: Outgoing
     try {
       assertRoutingKey(target)
       o = options === undefined ? this.publishDefaults : normalizePublishOptions(options, this.opts)
-      message = this.envelope.publish(o.exchange, target, body, o)
+      if (this.telemetry.on) return this.telemetry.publish('publish', o.exchange, target, (headers, record) => this.send(o, target, body, headers, record))
+      return this.send(o, target, body)
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.publisher.publish(message, o.timeout, { messageId: message.props.messageId })
   }
 
   private async publishDefined (target: unknown, body: unknown, options: PublishOptions | undefined, host: HostContext | undefined): Promise<PublishReceipt> {
     const def = definitionOf(target, 'message', 'publish()')
     const o = normalizePublishOptions(withExchange(options, def), this.opts)
     await this.checkOutgoing(def, body, o.headers, host)
-    const message = this.envelope.publish(o.exchange, def.routingKey, body, o)
+    if (this.telemetry.on) return this.telemetry.publish('publish', o.exchange, def.routingKey, (headers, record) => this.send(o, def.routingKey, body, headers, record))
+    return this.send(o, def.routingKey, body)
+  }
+
+  /** Builds the message (with the trace headers, when traced) and publishes it. */
+  private send (o: NormalizedPublish, routingKey: string, body: unknown, trace?: Record<string, unknown>, record?: SendRecord): Promise<PublishReceipt> {
+    const message = this.envelope.publish(o.exchange, routingKey, body, withHeaders(o, trace))
+    record?.sent({ messageId: message.props.messageId, correlationId: message.props.correlationId, bodySize: message.content.length })
     return this.publisher.publish(message, o.timeout, { messageId: message.props.messageId })
   }
 
@@ -176,9 +211,9 @@ export class Warren {
     if (typeof target !== 'string') return this.requestDefined(target, body, options, host)
     try {
       assertRoutingKey(target)
-      const call = { ...normalizeRequestOptions(options, this.opts), routingKey: target }
-      const message = this.envelope.request(call.exchange, target, body, secretId(), call.timeout, call.headers)
-      return this.rpc().request(call, message)
+      const call: Call = { ...normalizeRequestOptions(options, this.opts), routingKey: target }
+      if (this.telemetry.on) return this.telemetry.request('request', call.exchange, target, (headers, record) => this.ask(call, body, headers, record))
+      return this.ask(call, body)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -188,8 +223,15 @@ export class Warren {
     const def = definitionOf(target, 'request', 'request()')
     const o = normalizeRequestOptions(withExchange(options, def), this.opts)
     await this.checkOutgoing(def, body, o.headers, host)
-    const call = { ...o, routingKey: def.routingKey, reply: this.validators.check(def.reply, 'in', 'definition.reply', host?.schemas) }
-    const message = this.envelope.request(call.exchange, def.routingKey, body, secretId(), call.timeout, call.headers)
+    const call: Call = { ...o, routingKey: def.routingKey, reply: this.validators.check(def.reply, 'in', 'definition.reply', host?.schemas) }
+    if (this.telemetry.on) return this.telemetry.request('request', call.exchange, call.routingKey, (headers, record) => this.ask(call, body, headers, record))
+    return this.ask(call, body)
+  }
+
+  /** Builds the request (with the trace headers, when traced) and sends it. */
+  private ask (call: Call, body: unknown, trace?: Record<string, unknown>, record?: SendRecord): Promise<unknown> {
+    const message = this.envelope.request(call.exchange, call.routingKey, body, secretId(), call.timeout, mergeHeaders(call.headers, trace))
+    record?.sent({ correlationId: message.props.correlationId, bodySize: message.content.length })
     return this.rpc().request(call, message)
   }
 
@@ -198,9 +240,13 @@ export class Warren {
     const routingKey = def === undefined ? assertRoutingKey(target) : def.routingKey
     const { expect, ...o } = normalizeGatherOptions(def === undefined ? options : withExchange(options, def), this.opts)
     if (def !== undefined) await this.checkOutgoing(def, body, o.headers, host)
-    const reply = def === undefined ? undefined : this.validators.check(def.reply, 'in', 'definition.reply', host?.schemas)
-    const message = this.envelope.request(o.exchange, routingKey, body, secretId(), o.timeout, o.headers)
-    return gather(this.rpc(), { ...o, routingKey, reply }, message, expect)
+    const call: Call = { ...o, routingKey, reply: def === undefined ? undefined : this.validators.check(def.reply, 'in', 'definition.reply', host?.schemas) }
+    const collect = (trace?: Record<string, unknown>, record?: SendRecord): Promise<GatherResult> => {
+      const message = this.envelope.request(o.exchange, routingKey, body, secretId(), o.timeout, mergeHeaders(o.headers, trace))
+      record?.sent({ correlationId: message.props.correlationId, bodySize: message.content.length })
+      return gather(this.rpc(), call, message, expect)
+    }
+    return this.telemetry.on ? this.telemetry.request('gather', o.exchange, routingKey, collect) : collect()
   }
 
   /** Checks a defined message's body and headers before it is sent: FST_AMQP_INVALID_MESSAGE, and nothing is sent. */
@@ -215,7 +261,10 @@ export class Warren {
   /** The RPC client, made on first use. */
   private rpc (): RpcClient {
     if (this.state === 'closing' || this.state === 'closed') throw new FST_AMQP_CLOSED('request() after close')
-    this.rpcClient ??= new RpcClient(this.conn, this.envelope, this.publishing(), this.log)
+    if (this.rpcClient === undefined) {
+      this.rpcClient = new RpcClient(this.conn, this.envelope, this.publishing(), this.log)
+      this.rpcClient.onTimedOut = (routingKey) => this.telemetry.rpcTimeout(routingKey)
+    }
     return this.rpcClient
   }
 
@@ -239,6 +288,7 @@ export class Warren {
     const consumer = new WarrenConsumer({
       conn: this.consumeConn,
       envelope: this.envelope,
+      telemetry: this.telemetry,
       publisher: this.publisher,
       replies: this.replies,
       log: this.log,

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { ConsumeMessage } from 'amqplib'
 import { Envelope, HEADERS, type ConsumerView, type Outgoing } from '../../lib/core/envelope'
 import { measureTable } from '../../lib/core/headers'
+import { silentLog } from '../../lib/core/log'
 
 /*
  * The envelope, without a broker: deliveries are the plain objects amqplib
@@ -13,7 +14,8 @@ const view: ConsumerView = {
   exchange: 'warren',
   exchangeType: 'topic',
   routingKeys: ['orders.*'],
-  isWaitQueue: (name) => /^orders\.retry\.[12]$/.test(name)
+  isWaitQueue: (name) => /^orders\.retry\.[12]$/.test(name),
+  log: silentLog
 }
 
 function envelope (opts: Partial<ConstructorParameters<typeof Envelope>[0]> = {}): Envelope {
