@@ -60,6 +60,12 @@ async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.Warre
   // Consumers stop before the HTTP server and other plugins close, so their
   // handlers finish while databases and the publisher are still open.
   if (opts.asyncapi.serve) serveAsyncApi(app, opts.asyncapi, () => facadeFor(app).asyncapi())
+  if (opts.healthRoute !== undefined) {
+    app.get(opts.healthRoute, async (_req, reply) => {
+      const health = core.health()
+      return reply.code(health.status === 'ok' ? 200 : 503).send(health)
+    })
+  }
 
   app.addHook('onReady', () => core.startConsumers())
   app.addHook('preClose', () => core.stopConsumers())

@@ -25,6 +25,8 @@ export interface NormalizedOptions {
   /** The definitions this service publishes, for its AsyncAPI document. */
   publishes: Definition[]
   asyncapi: NormalizedAsyncApi
+  /** Where the host serves health() as a readiness route, if anywhere. */
+  healthRoute: string | undefined
 }
 
 /** @internal The AsyncAPI options after validation. */
@@ -50,7 +52,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   'url', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
   'connectTimeout', 'reconnectDelay', 'reconnectDelayMax', 'publishTimeout',
   'publishBuffer', 'publishBufferBytes', 'maxMessageSize', 'closeTimeout',
-  'publishes', 'asyncapi'
+  'publishes', 'asyncapi', 'healthRoute'
 ])
 
 /** @internal */
@@ -178,6 +180,13 @@ function assertAsyncApi (value: unknown, connectionName: string): NormalizedAsyn
   }
 }
 
+function assertPath (name: string, value: unknown): string {
+  if (typeof value !== 'string' || !value.startsWith('/') || /[?#\s]/.test(value)) {
+    throw new FST_AMQP_INVALID_OPTION(name, `expected a path such as "/health/amqp", got ${describe(value)}`)
+  }
+  return value
+}
+
 function assertUrl (name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new FST_AMQP_INVALID_OPTION(name, `expected an amqp:// or amqps:// URL, got ${typeof value === 'string' ? 'an empty string' : describe(value)}`)
@@ -241,6 +250,7 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     maxMessageSize: o.maxMessageSize === undefined ? DEFAULTS.maxMessageSize : assertInteger('maxMessageSize', o.maxMessageSize, 1, 536870912),
     closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000),
     publishes: assertPublishes(o.publishes),
-    asyncapi: assertAsyncApi(o.asyncapi, connectionName)
+    asyncapi: assertAsyncApi(o.asyncapi, connectionName),
+    healthRoute: o.healthRoute === undefined ? undefined : assertPath('healthRoute', o.healthRoute)
   }
 }

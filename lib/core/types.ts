@@ -127,6 +127,13 @@ export interface WarrenOptions {
    * @default false
    */
   asyncapi?: boolean | AsyncApiOptions
+  /**
+   * Serves `health()` at this path, for a readiness probe that needs no code:
+   * 200 with the JSON when the status is `ok`, 503 with it otherwise
+   * (`degraded` or `down`). Off unless given.
+   * @default undefined
+   */
+  healthRoute?: string
 }
 
 /** Options of the AsyncAPI document and its page. */

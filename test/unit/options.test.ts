@@ -12,7 +12,8 @@ t.test('normalizeOptions fills every default', async (t) => {
     ...DEFAULTS,
     exchanges: { warren: 'topic' },
     publishes: [],
-    asyncapi: { serve: false, path: '/asyncapi', title: 'fastify-warren', version: '1.0.0', description: undefined, ...ASYNCAPI_UI }
+    asyncapi: { serve: false, path: '/asyncapi', title: 'fastify-warren', version: '1.0.0', description: undefined, ...ASYNCAPI_UI },
+    healthRoute: undefined
   })
   t.same(DEFAULTS.exchange, 'warren')
 })
@@ -64,6 +65,9 @@ const bad: Array<[string, unknown, string]> = [
   ['an exchange with an empty name', { url, exchanges: { '': 'fanout' } }, 'exchanges[""]'],
   ['an exchange in the reserved amq. namespace', { url, exchanges: { 'amq.fanout': 'fanout' } }, 'exchanges["amq.fanout"]'],
   ['the plugin\'s own exchange as anything but topic', { url, exchange: 'app', exchanges: { app: 'direct' } }, 'exchanges["app"]'],
+  ['a health route that is no path', { url, healthRoute: 'health' }, 'healthRoute'],
+  ['a health route with a query string', { url, healthRoute: '/health?x=1' }, 'healthRoute'],
+  ['a health route that is not a string', { url, healthRoute: true }, 'healthRoute'],
   ['a misspelt option', { url, prefech: 5 }, 'prefech']
 ]
 
