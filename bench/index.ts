@@ -12,6 +12,7 @@ import { parseOptions, USAGE, type BenchOptions, type ScenarioName } from './opt
 import { machine, markdownTable, summarize, textTable, type Report } from './report'
 import { consumeScenario } from './scenarios/consume'
 import { contractsScenario } from './scenarios/contracts'
+import { telemetryScenario } from './scenarios/telemetry'
 import { httpScenario } from './scenarios/http'
 import { memoryScenario } from './scenarios/memory'
 import { publishScenario } from './scenarios/publish'
@@ -23,6 +24,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   publish: publishScenario,
   consume: consumeScenario,
   contracts: contractsScenario,
+  telemetry: telemetryScenario,
   rpc: rpcScenario,
   http: httpScenario,
   memory: memoryScenario

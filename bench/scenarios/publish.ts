@@ -8,8 +8,17 @@ import { perSecond } from '../stats'
  * The hand-written equivalent of `app.amqp.publish(key, body)`: JSON on a
  * confirm channel, persistent and mandatory like the plugin's defaults, a
  * window of publishes in flight kept full from the confirm callbacks.
+ * `extra` adds properties per message; `onConfirm` is told of them on the confirm.
  */
-export function rawPublishMany (ch: ConfirmChannel, exchange: string, key: string, total: number, inFlight: number, extra: () => Options.Publish = () => ({})): Promise<void> {
+export function rawPublishMany (
+  ch: ConfirmChannel,
+  exchange: string,
+  key: string,
+  total: number,
+  inFlight: number,
+  extra: () => Options.Publish = () => ({}),
+  onConfirm?: (props: Options.Publish) => void
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let sent = 0
     let confirmed = 0
@@ -17,7 +26,9 @@ export function rawPublishMany (ch: ConfirmChannel, exchange: string, key: strin
     const one = (): void => {
       sent++
       const content = Buffer.from(JSON.stringify(MESSAGE))
-      ch.publish(exchange, key, content, { persistent: true, mandatory: true, contentType: 'application/json', ...extra() }, (err) => {
+      const props = extra()
+      ch.publish(exchange, key, content, { persistent: true, mandatory: true, contentType: 'application/json', ...props }, (err) => {
+        onConfirm?.(props)
         if (failed) return
         if (err) {
           failed = true
