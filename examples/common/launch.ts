@@ -21,6 +21,8 @@ export interface ServiceSpec {
   port: number
   /** Extra environment variables. */
   env?: Record<string, string>
+  /** A module to load before the service (`node --import`), e.g. to start tracing. */
+  preload?: string
 }
 
 const HOST = process.env.HOST ?? '127.0.0.1'
@@ -30,7 +32,8 @@ let stopping = false
 
 function start (dir: string, spec: ServiceSpec, port: number): ChildProcess {
   // `node --import tsx` runs TypeScript in one process (tsx's CLI would add a second).
-  const child = spawn(process.execPath, ['--import', 'tsx', join(dir, spec.file)], {
+  const preload = spec.preload === undefined ? [] : ['--import', spec.preload]
+  const child = spawn(process.execPath, ['--import', 'tsx', ...preload, join(dir, spec.file)], {
     cwd: join(__dirname, '..', '..'),
     env: { ...process.env, ...spec.env, HOST, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

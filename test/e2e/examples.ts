@@ -218,12 +218,18 @@ export async function http (method: string, url: string, body?: unknown): Promis
 
 /**
  * Runs `npm run example:<name>` as a user does, with every port shifted to a
- * free range, waits for its "All services are up" banner, then sends SIGINT
+ * free range, waits for its "All services are up" banner, runs `during` if
+ * given (the launcher still up), then sends SIGINT
  * to its process group (Ctrl-C) and resolves, once every process has let go
  * of the output, with the banner, the whole output and the services that
  * logged "amqp closed" (drained and closed their connection).
  */
-export async function launcher (t: TestLike, example: string, amqpUrl: string): Promise<{ banner: string, output: string, closed: string[] }> {
+export async function launcher (
+  t: TestLike,
+  example: string,
+  amqpUrl: string,
+  during?: (ctx: { portBase: number, output: () => string }) => Promise<void>
+): Promise<{ banner: string, output: string, closed: string[] }> {
   const portBase = 20000 + Math.floor(Math.random() * 400) * 50
   const child = spawn('npm', ['run', '--silent', `example:${example}`], {
     cwd: ROOT,
@@ -242,6 +248,7 @@ export async function launcher (t: TestLike, example: string, amqpUrl: string): 
     return output.includes('Press Ctrl-C to stop')
   }, 60000, () => output)
   const banner = output.slice(output.indexOf('All services are up'))
+  if (during !== undefined) await during({ portBase, output: () => output })
   // Ctrl-C in a terminal signals the whole foreground group: npm and the launcher.
   // npm re-raises the SIGINT on itself; what matters is that the services drained.
   process.kill(-child.pid!, 'SIGINT')
