@@ -119,7 +119,7 @@ t.test('request/reply: the request is a CLIENT span, the server\'s process span 
   t.equal(server.attributes['fastify_warren.outcome'], 'reply')
 })
 
-t.test('gather: one CLIENT span, and each service\'s process span is its child', async (t) => {
+t.test('gather: one CLIENT span, each service\'s process span its child, and each reply an event of it', async (t) => {
   const key = uniqueName(t)
   const exchange = uniqueName(t, 'x')
   const { queues, exchanges } = await admin(t)
@@ -136,6 +136,8 @@ t.test('gather: one CLIENT span, and each service\'s process span is its child',
   const servers = await waitFor('both process spans', () => { const s = named('process', key); return s.length === 2 && s })
   t.equal(client.kind, SpanKind.CLIENT)
   for (const s of servers) t.equal(parentOf(s), client.spanContext().spanId)
+  const heard = client.events.filter((e) => e.name === 'reply received').map((e) => e.attributes?.['fastify_warren.reply_from'])
+  t.same(heard.sort(), ['a', 'b'], 'each reply is an event of the gather span, naming who sent it')
 })
 
 t.test('a three-stage pipeline is one trace: each stage\'s forward is a child of its process span, and the next process span a child of that', async (t) => {

@@ -11,9 +11,15 @@ import type { GatherFailure, GatherReply, GatherResult } from './types'
  * every reply collected until `expect` is met or the deadline passes. Once the
  * request is out it always resolves, with what arrived (partial results are
  * the point); it rejects only when the request could not be sent, or was not
- * sent by the deadline.
+ * sent by the deadline. `heard` is told of each reply as it arrives (for the trace).
  */
-export function gather (client: RpcClient, call: Call, message: Outgoing, expect: number | string[] | undefined): Promise<GatherResult> {
+export function gather (
+  client: RpcClient,
+  call: Call,
+  message: Outgoing,
+  expect: number | string[] | undefined,
+  heard?: (from: string) => void
+): Promise<GatherResult> {
   const origin = callerStack(gather, 'gather()')
   const replies: GatherReply[] = []
   const failed: GatherFailure[] = []
@@ -47,6 +53,7 @@ export function gather (client: RpcClient, call: Call, message: Outgoing, expect
     client.call(call, message, {
       reply (msg: ConsumeMessage) {
         const from = typeof msg.properties.appId === 'string' ? msg.properties.appId : ''
+        heard?.(from)
         let body: unknown
         try {
           body = client.envelope.openReply(msg, call.routingKey)

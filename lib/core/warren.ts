@@ -244,7 +244,8 @@ export class Warren {
     const collect = (trace?: Record<string, unknown>, record?: SendRecord): Promise<GatherResult> => {
       const message = this.envelope.request(o.exchange, routingKey, body, secretId(), o.timeout, mergeHeaders(o.headers, trace))
       record?.sent({ correlationId: message.props.correlationId, bodySize: message.content.length })
-      return gather(this.rpc(), call, message, expect)
+      const heard = record === undefined ? undefined : (from: string) => record.event('reply received', { 'fastify_warren.reply_from': from })
+      return gather(this.rpc(), call, message, expect, heard)
     }
     return this.telemetry.on ? this.telemetry.request('gather', o.exchange, routingKey, collect) : collect()
   }

@@ -17,9 +17,11 @@ export interface Sent {
   bodySize: number
 }
 
-/** @internal Told of the message once it is built. */
+/** @internal Told of the message once it is built, and of what happens to it. */
 export interface SendRecord {
   sent (s: Sent): void
+  /** An event on the span (a gather's reply received...). */
+  event (name: string, attributes?: Attributes): void
 }
 
 /** @internal Builds the message with `headers` (the trace context) added, and sends it. */
@@ -59,18 +61,18 @@ export class SendOperation implements SendRecord {
     private readonly target: Target,
     private readonly span: Api.Span | undefined,
     private readonly instruments: Instruments | undefined,
-    private readonly event: PublishEvent | RequestEvent | undefined
+    private readonly context: PublishEvent | RequestEvent | undefined
   ) {
-    this.headers = event === undefined ? {} : event.headers
+    this.headers = context === undefined ? {} : context.headers
     this.started = instruments === undefined ? 0 : performance.now()
   }
 
   sent (s: Sent): void {
-    const { span, event } = this
-    if (event !== undefined) {
-      if (s.messageId !== undefined) (event as PublishEvent).messageId = s.messageId
-      event.correlationId = s.correlationId
-      event.bodySize = s.bodySize
+    const { span, context } = this
+    if (context !== undefined) {
+      if (s.messageId !== undefined) (context as PublishEvent).messageId = s.messageId
+      context.correlationId = s.correlationId
+      context.bodySize = s.bodySize
     }
     if (span === undefined) return
     if (s.messageId !== undefined) span.setAttribute('messaging.message.id', s.messageId)
@@ -78,9 +80,13 @@ export class SendOperation implements SendRecord {
     span.setAttribute('messaging.message.body.size', s.bodySize)
   }
 
+  event (name: string, attributes?: Attributes): void {
+    this.span?.addEvent(name, attributes)
+  }
+
   /** Runs `send` (in the span's context, when the caller set it), ending the span and recording the metrics when it settles. */
   start<T> (channel: typeof channels.publish | typeof channels.request, send: Send<T>): Promise<T> {
-    return this.event === undefined ? this.run(send) : channel.tracePromise(this.run, this.event as any, this, send) as Promise<T>
+    return this.context === undefined ? this.run(send) : channel.tracePromise(this.run, this.context as any, this, send) as Promise<T>
   }
 
   private async run<T> (send: Send<T>): Promise<T> {
