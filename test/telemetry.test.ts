@@ -1,6 +1,6 @@
 import t from 'tap'
 import diagnostics from 'node:diagnostics_channel'
-import { metrics, SpanKind, type Attributes } from '@opentelemetry/api'
+import { metrics, SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api'
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
@@ -177,6 +177,7 @@ t.test('a message retried twice and then dead-lettered shows three process spans
   t.ok(sorted[0].events.some((e) => e.name === 'retry scheduled'))
   t.ok(sorted[2].events.some((e) => e.name === 'dead-lettered'))
   t.ok(sorted.every((s) => s.events.some((e) => e.name === 'exception' && e.attributes?.['exception.type'] === 'E_NO')), 'each failure is recorded')
+  t.ok(sorted.every((s) => s.attributes['error.type'] === 'E_NO' && s.status.code === SpanStatusCode.ERROR), 'each process span failed, with error.type')
 })
 
 t.test('the metrics have the conventions\' names, attributes and counts after a known workload', async (t) => {

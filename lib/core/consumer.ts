@@ -241,6 +241,7 @@ export class WarrenConsumer implements Consumer {
     const { replyTo, raw } = delivery
     const log = delivery.msg.log
     if (delivery.decodeError !== undefined) {
+      delivery.trace.failed(delivery.decodeError)
       if (replyTo !== undefined) {
         log.error({ err: delivery.decodeError }, 'amqp request could not be decoded; the error is the reply')
         return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, delivery.decodeError))
@@ -250,6 +251,7 @@ export class WarrenConsumer implements Consumer {
     if (this.checks.body !== undefined || this.checks.headers !== undefined) {
       const invalid = await this.validate(delivery)
       if (invalid !== undefined) {
+        delivery.trace.failed(invalid)
         if (replyTo !== undefined) {
           log.warn({ err: invalid }, 'amqp request failed its schema; the error is the reply')
           return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, invalid))
@@ -261,7 +263,7 @@ export class WarrenConsumer implements Consumer {
     try {
       result = await this.handler.call(this.thisArg as any, delivery.msg)
     } catch (err) {
-      this.ctx.telemetry.handlerFailed(delivery.trace, err)
+      delivery.trace.failed(err)
       if (replyTo !== undefined) {
         log.warn({ err: new FST_AMQP_HANDLER_FAILED(this.queue, { cause: safeError(err) }) }, 'amqp request handler failed; the error is the reply')
         return this.answer(ch, delivery, () => this.ctx.envelope.errorReply(replyTo, delivery.correlationId, err))

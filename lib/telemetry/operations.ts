@@ -33,13 +33,15 @@ export interface DeliveryTrace {
   event (name: string, attributes?: Attributes): void
   /** How the delivery was settled: on the span and in the channel's context. */
   outcome (outcome: string): void
+  /** Why the message could not be processed (undecodable, invalid, the handler threw): `error.type`, the exception, an error status. */
+  failed (err: unknown): void
   /** The trace and span ids, when a span records, for the log lines about the message. */
   readonly traceId: string | undefined
   readonly spanId: string | undefined
 }
 
 /** @internal The trace of a delivery nobody traces. */
-export const NO_TRACE: DeliveryTrace = { event () {}, outcome () {}, traceId: undefined, spanId: undefined }
+export const NO_TRACE: DeliveryTrace = { event () {}, outcome () {}, failed () {}, traceId: undefined, spanId: undefined }
 
 function seconds (since: number): number {
   return (performance.now() - since) / 1000
@@ -124,6 +126,8 @@ export class SendOperation implements SendRecord {
 /** @internal A delivery handled: its CONSUMER `process` span and metrics. */
 export class ProcessOperation implements DeliveryTrace {
   private readonly started: number
+  /** The error.type of a message that could not be processed, for the duration metric. */
+  private failure: string | undefined
 
   constructor (
     private readonly target: Target,
@@ -151,6 +155,11 @@ export class ProcessOperation implements DeliveryTrace {
     this.span?.setAttribute('fastify_warren.outcome', outcome)
   }
 
+  failed (err: unknown): void {
+    const type = this.failure = errorType(err)
+    if (this.span !== undefined) markFailed(this.span, type, err, true)
+  }
+
   /** Runs the handling (in the span's context, when the caller set it), ending the span when it settles. */
   start<T> (handle: (trace: DeliveryTrace) => Promise<T>): Promise<T> {
     return this.context === undefined ? this.run(handle) : channels.process.tracePromise(this.run, this.context, this, handle) as Promise<T>
@@ -170,7 +179,8 @@ export class ProcessOperation implements DeliveryTrace {
       throw err
     }
     this.span?.end()
-    this.instruments?.processDuration.record(seconds(this.started), this.target.metric)
+    const { failure } = this
+    this.instruments?.processDuration.record(seconds(this.started), failure === undefined ? this.target.metric : failedMetric(this.target, failure))
     return result
   }
 }

@@ -1,8 +1,8 @@
 import type * as Api from '@opentelemetry/api'
 import { channels, type ProcessEvent, type PublishEvent, type RequestEvent } from './channels'
 import { makeInstruments, type Gauges, type Instruments } from './instruments'
-import { NO_TRACE, ProcessOperation, SendOperation, type DeliveryTrace, type Send } from './operations'
-import { api, errorType, getter, safeMessage, SCOPE, setter, VERSION, type Attributes } from './otel'
+import { ProcessOperation, SendOperation, type DeliveryTrace, type Send } from './operations'
+import { api, getter, SCOPE, setter, VERSION, type Attributes } from './otel'
 import { Targets } from './targets'
 
 export { NO_TRACE, type DeliveryTrace, type Send, type Sent, type SendRecord } from './operations'
@@ -159,12 +159,6 @@ export class Telemetry {
     if (info.attempt > 1) span.setAttribute('fastify_warren.attempt', info.attempt)
     const op = new ProcessOperation(target, span, instruments, context)
     return api.context.with(api.trace.setSpan(parent, span), op.start, op, handle) as Promise<T>
-  }
-
-  /** The handler's failure, on the delivery's span (the message is retried or dead-lettered, not lost). */
-  handlerFailed (trace: DeliveryTrace, err: unknown): void {
-    if (trace === NO_TRACE) return
-    trace.event('exception', { 'exception.type': errorType(err), 'exception.message': safeMessage(err) })
   }
 
   /** A failed message sent to a wait queue. */
