@@ -36,6 +36,8 @@ function isAncestor (ancestor: ReadableSpan, span: ReadableSpan): boolean {
 }
 /** The spans whose name starts with `prefix` and mentions `key`. */
 const named = (prefix: string, key: string): ReadableSpan[] => finished().filter((s) => s.name.startsWith(prefix) && s.name.includes(key))
+/** The process spans of the queue `queue` consumed by its own name. */
+const processing = (queue: string): ReadableSpan[] => finished().filter((s) => s.name.startsWith('process ') && s.name.endsWith(`:${queue}`))
 
 t.test('an HTTP request that publishes, consumed by a second app that publishes on: one trace from the HTTP server span to the last process span, with the conventions\' attributes', async (t) => {
   const exchange = uniqueName(t, 'x')
@@ -60,9 +62,9 @@ t.test('an HTTP request that publishes, consumed by a second app that publishes 
   t.equal(res.statusCode, 200)
   await audited.done
   const [publish] = await waitFor('the publish span', () => { const s = named('publish', `${exchange}:${key}`).filter((s) => !s.name.includes('audit')); return s.length > 0 && s })
-  const [processed] = await waitFor('the process span', () => { const s = named('process', `${key}:${key}`); return s.length > 0 && s })
+  const [processed] = await waitFor('the process span', () => { const s = finished().filter((s) => s.name === `process ${exchange}:${key}`); return s.length > 0 && s })
   const [republish] = await waitFor('the second publish span', () => { const s = named('publish', `${key}.audit`); return s.length > 0 && s })
-  const [last] = await waitFor('the last process span', () => { const s = named('process', `${key}.audit:${key}.audit`); return s.length > 0 && s })
+  const [last] = await waitFor('the last process span', () => { const s = finished().filter((s) => s.name === `process ${exchange}:${key}.audit`); return s.length > 0 && s })
   const http = finished().find((s) => s.spanContext().traceId === publish.spanContext().traceId && s.kind === SpanKind.SERVER) ??
     finished().find((s) => s.spanContext().traceId === publish.spanContext().traceId && s.instrumentationScope.name.includes('fastify'))
 
@@ -88,12 +90,12 @@ t.test('an HTTP request that publishes, consumed by a second app that publishes 
     'server.port': 5672
   })
   t.equal(processed.kind, SpanKind.CONSUMER)
-  t.equal(processed.name, `process ${exchange}:${key}:${key}`)
+  t.equal(processed.name, `process ${exchange}:${key}`, 'the queue, named as the routing key, is said once')
   t.match(processed.attributes, {
     'messaging.system': 'rabbitmq',
     'messaging.operation.type': 'process',
     'messaging.operation.name': 'process',
-    'messaging.destination.name': `${exchange}:${key}:${key}`,
+    'messaging.destination.name': `${exchange}:${key}`,
     'messaging.rabbitmq.destination.routing_key': key,
     'messaging.message.id': publish.attributes['messaging.message.id'],
     'messaging.message.conversation_id': 'order-7',
@@ -153,7 +155,7 @@ t.test('a three-stage pipeline is one trace: each stage\'s forward is a child of
   await app.amqp.publish(`${key}.a`, 1)
   t.same(await done.done, [3])
   const chain = await waitFor('every span of the pipeline', () => {
-    const want = [named('publish', `${key}.a`), named('process', `${key}.a:`), named('publish', `${key}.b`), named('process', `${key}.b:`), named('publish', `${key}.c`), named('process', `${key}.c:`)]
+    const want = [named('publish', `${key}.a`), processing(`${key}.a`), named('publish', `${key}.b`), processing(`${key}.b`), named('publish', `${key}.c`), processing(`${key}.c`)]
     return want.every((s) => s.length === 1) && want.map((s) => s[0])
   })
   for (let i = 1; i < chain.length; i++) t.equal(parentOf(chain[i]), chain[i - 1].spanContext().spanId, `${chain[i].name} is a child of ${chain[i - 1].name}`)
@@ -197,6 +199,8 @@ t.test('the metrics have the conventions\' names, attributes and counts after a 
   await app.amqp.publish(key, { n: 99 })
   await got.done
   await t.rejects(app.amqp.request(`${key}.rpc`, {}, { timeout: 100 }), { code: 'FST_AMQP_RPC_TIMEOUT' })
+  // A gather that hears nobody ends at its deadline, with partial results: that is no RPC timeout.
+  t.match(await app.amqp.gather(`${key}.rpc`, {}, { timeout: 100 }), { complete: false })
   const dest = (name: string) => (p: DataPoint<unknown>) => String(p.attributes['messaging.destination.name']).endsWith(name)
   const points = async (metric: string) => {
     const { resourceMetrics } = await reader.collect()
@@ -210,9 +214,9 @@ t.test('the metrics have the conventions\' names, attributes and counts after a 
   t.equal(sum(sent, dest(`:${key}`)), 6, 'sent: 6 publishes')
   t.match(sent.find(dest(`:${key}`))?.attributes as Attributes, { 'messaging.system': 'rabbitmq', 'messaging.operation.name': 'publish' })
   const consumed = await points('messaging.client.consumed.messages')
-  t.equal(sum(consumed, dest(`:${key}:${key}`)), 7, 'consumed: 5 good, the failing one twice')
+  t.equal(sum(consumed, dest(`:${key}`)), 7, 'consumed: 5 good, the failing one twice')
   const processDuration = await points('messaging.process.duration')
-  t.equal(sum(processDuration, dest(`:${key}:${key}`)), 7, 'a process duration per delivery')
+  t.equal(sum(processDuration, dest(`:${key}`)), 7, 'a process duration per delivery')
   const opDuration = await points('messaging.client.operation.duration')
   t.equal(sum(opDuration, dest(`:${key}`)), 6, 'an operation duration per publish')
   t.equal(sum(await points('fastify_warren.messages.retried'), (p) => p.attributes['fastify_warren.queue'] === key), 1, 'one retry')
@@ -248,7 +252,7 @@ t.test('msg.log lines carry the message id, the queue, the attempt and the trace
 t.test('the diagnostics channels fire with the documented payloads', async (t) => {
   const key = uniqueName(t)
   const { queues } = await admin(t)
-  queues.push(key, `${key}.rpc`)
+  queues.push(key, `${key}.rpc`, `${key}.bad`, `${key}.bad.dlq`)
   const events: Array<[string, string, any]> = []
   const subscribe = (name: string) => {
     const handlers = Object.fromEntries(['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((e) => [e, (ctx: any) => { events.push([name, e, ctx]) }]))
@@ -262,6 +266,7 @@ t.test('the diagnostics channels fire with the documented payloads', async (t) =
   const got = collector<string>(1)
   app.amqp.consume(key, async () => { got.push('ok') })
   app.amqp.consume(`${key}.rpc`, async () => 'pong')
+  app.amqp.consume(`${key}.bad`, async () => { throw Object.assign(new Error('bad'), { code: 'E_BAD' }) }, { retry: false })
   await app.ready()
   const { messageId } = await app.amqp.publish(key, { a: 1 })
   await got.done
@@ -274,4 +279,9 @@ t.test('the diagnostics channels fire with the documented payloads', async (t) =
   t.match(processed, { queue: key, routingKey: key, messageId, attempt: 1, outcome: 'ack', message: { body: { a: 1 } } })
   const request = events.find(([n, e, c]) => n === 'request' && e === 'asyncEnd' && c.routingKey === `${key}.rpc`)![2]
   t.match(request, { operation: 'request', correlationId: String, result: 'pong' })
+
+  await app.amqp.publish(`${key}.bad`, {})
+  const failed = await waitFor('the failed delivery to end', () => events.find(([n, e, c]) => n === 'process' && e === 'asyncEnd' && c.queue === `${key}.bad`)?.[2])
+  t.match(failed, { outcome: 'dead-letter', error: { code: 'E_BAD' } }, 'a handler that threw: the error on the context, the outcome on asyncEnd')
+  t.notOk(events.some(([n, e, c]) => n === 'process' && e === 'error' && c.queue === `${key}.bad`), 'a handled failure fires no error event')
 })

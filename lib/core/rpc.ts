@@ -105,7 +105,7 @@ export class RpcClient {
   private readonly publisher: Publisher
   private starting: Promise<unknown> | undefined
   private closed = false
-  /** Told of every request that got no reply in time (the RPC timeouts metric). */
+  /** Told of every request() that got no reply in time (the RPC timeouts metric); not of gathers. */
   onTimedOut: ((routingKey: string) => void) | undefined
 
   constructor (conn: Connection, readonly envelope: Envelope, opts: Omit<PublisherOptions, 'name' | 'setup' | 'confirm' | 'onReturn'>, private readonly log: Log) {
@@ -180,7 +180,8 @@ export class RpcClient {
   private readonly onTimeout = (correlationId: string): void => {
     const p = this.pending.get(correlationId)
     if (p === undefined) return
-    this.onTimedOut?.(p.routingKey)
+    // A gather's deadline is how it ends, not a timeout.
+    if (p.waiter instanceof RequestWaiter) this.onTimedOut?.(p.routingKey)
     this.settle(correlationId, p)?.timeout(p.sent)
   }
 

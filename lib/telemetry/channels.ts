@@ -40,6 +40,11 @@ export interface ProcessEvent {
   message: unknown
   /** On `asyncEnd`: how the delivery was settled (`ack`, `retry`, `dead-letter`, `reject`, `requeue`, `reply`, `forward`). */
   outcome?: string
+  /**
+   * Why the message could not be processed (undecodable, invalid, the
+   * handler threw), set before `asyncEnd`: such a failure is handled (retry,
+   * dead-letter, error reply), so it does not fire `error`.
+   */
   error?: unknown
 }
 

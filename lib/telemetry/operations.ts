@@ -156,6 +156,7 @@ export class ProcessOperation implements DeliveryTrace {
   }
 
   failed (err: unknown): void {
+    if (this.context !== undefined) this.context.error = err
     const type = this.failure = errorType(err)
     if (this.span !== undefined) markFailed(this.span, type, err, true)
   }

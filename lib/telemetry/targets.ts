@@ -1,10 +1,14 @@
 import type { Attributes } from './otel'
 
-/** @internal `{exchange}:{routing key}[:{queue}]`, leaving out empty parts; `amq.default` when all are empty. */
+/**
+ * @internal `{exchange}:{routing key}[:{queue}]`, leaving out empty parts and
+ * a queue named as the routing key (said once, as the conventions ask);
+ * `amq.default` when all are empty.
+ */
 export function destinationName (exchange: string, routingKey: string, queue = ''): string {
   let name = exchange
   if (routingKey !== '') name = name === '' ? routingKey : `${name}:${routingKey}`
-  if (queue !== '') name = name === '' ? queue : `${name}:${queue}`
+  if (queue !== '' && queue !== routingKey) name = name === '' ? queue : `${name}:${queue}`
   return name === '' ? 'amq.default' : name
 }
 

@@ -15,7 +15,7 @@ t.test('npm run example:tracing prints one trace from the HTTP request in servic
     const id = posted.json.id as string
     tree = await waitFor('the trace tree with the process span', () => {
       const text = output()
-      const at = text.indexOf('process warren:process:process  [service2, consumer')
+      const at = text.indexOf('process warren:process  [service2, consumer')
       if (at === -1 || !text.slice(at).includes(id)) return undefined
       const start = text.lastIndexOf('\ntrace ', at)
       return text.slice(start, text.indexOf('\n\n', at))
@@ -31,7 +31,7 @@ t.test('npm run example:tracing prints one trace from the HTTP request in servic
   }
   const request = depth(/^ {2}request {2}\[service1, server/)
   const publish = depth(/publish warren:process {2}\[service1, producer/)
-  const processed = depth(/process warren:process:process {2}\[service2, consumer.*→ ack/)
+  const processed = depth(/process warren:process {2}\[service2, consumer.*→ ack/)
   t.ok(request < publish, 'the publish span is under the HTTP request\'s')
   t.ok(publish < processed, 'the process span is under the publish span')
   t.same(closed, ['service1', 'service2'], 'both services drained on Ctrl-C')

@@ -17,6 +17,7 @@ t.test('a destination has the span name and attributes of the conventions, with 
   t.notOk('messaging.rabbitmq.destination.routing_key' in sent.metric, 'the routing key is no metric attribute: it may hold ids')
   const processed = targets.get('process', 'process', 'shop', 'orders.created', 'billing')
   t.equal(processed.spanName, 'process shop:orders.created:billing')
+  t.equal(targets.get('process', 'process', 'shop', 'jobs', 'jobs').spanName, 'process shop:jobs', 'a queue named as its routing key is said once')
   t.equal(destinationName('', 'jobs', ''), 'jobs', 'an empty part (the default exchange) is left out')
   t.equal(destinationName('', '', ''), 'amq.default', 'all empty: the default exchange by its name')
 })
