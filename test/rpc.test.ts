@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { WarrenMessage } from '../lib/index'
-import { admin, build, collector, deferred, uniqueName } from './helpers'
+import { admin, build, collector, deferred, uniqueName, waitFor } from './helpers'
 
 async function rpcApp (t: any, handlers: Record<string, (msg: any) => unknown>) {
   const exchange = uniqueName(t, 'x')
@@ -56,7 +56,11 @@ t.test('a request nobody took before its timeout expires in the queue and is nev
   await ch.bindQueue(key, exchange, key)
   await t.rejects(app.amqp.request(key, { stale: true }, { timeout: 150 }), { code: 'FST_AMQP_RPC_TIMEOUT' })
 
-  // The service comes back after the expiry: the broker drops the stale request.
+  // The broker's clock for the expiry starts when the request reaches the
+  // queue, a moment after the requester's: wait until it has dropped it.
+  await waitFor('the broker to drop the stale request', async () => (await ch.checkQueue(key)).messageCount === 0)
+
+  // The service comes back after the expiry: the stale request is gone.
   const executed: unknown[] = []
   const served = collector<unknown>(1)
   const server = await build(t, { exchange })
