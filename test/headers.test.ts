@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { WarrenMessage } from '../lib/index'
+import { transportFor } from '../lib/transport/transport'
 import { Connection } from '../lib/core/connection'
 import { silentLog } from '../lib/core/log'
 import { normalizeOptions } from '../lib/core/options'
@@ -105,7 +106,7 @@ t.test('a message amqplib throws on while writing fails alone with FST_AMQP_ENCO
   queues.push(key)
   await ch.assertQueue(key, { durable: false })
   const opts = normalizeOptions({ url: AMQP_URL })
-  const conn = new Connection(opts, silentLog)
+  const conn = new Connection(opts, silentLog, transportFor(opts.urls))
   await conn.open()
   t.teardown(() => conn.close())
   const publisher = new Publisher(conn, { name: 'test', publishTimeout: 5000, bufferSize: 10, bufferBytes: 1 << 20, reopenDelay: 50, knownExchanges: [] }, silentLog)

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { connect, type AmqpConnectionManager } from 'amqp-connection-manager'
 import type { ChannelModel } from 'amqplib'
+import type { ConnectionManager, Transport } from '../transport/transport'
 import { Backoff } from './backoff'
 import { fatalConnectError } from './broker-errors'
 import { FST_AMQP_CLOSED, FST_AMQP_CONNECT_TIMEOUT } from './errors'
@@ -9,30 +9,6 @@ import { redactUrl, type NormalizedOptions } from './options'
 import { bounded } from './timeout'
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed'
-
-/**
- * amqplib writes every frame group (a publish, an ack) to the socket with a
- * write of its own, from a muxer that drains the channels' buffers once per
- * turn of the event loop. Corking the socket while the muxer drains sends
- * each turn's frames in one writev instead: the same bytes in the same order,
- * many times fewer system calls. Left alone if amqplib's internals are not as
- * expected.
- */
-function coalesceWrites (model: ChannelModel): void {
-  const c = (model as unknown as { connection?: { muxer?: any, stream?: any } }).connection
-  const mux = c?.muxer
-  const stream = c?.stream
-  if (typeof mux?._readIncoming !== 'function' || typeof stream?.cork !== 'function' || typeof stream?.uncork !== 'function') return
-  const drain = mux._readIncoming
-  mux._readIncoming = function (this: unknown, ...args: unknown[]) {
-    stream.cork()
-    try {
-      return drain.apply(this, args)
-    } finally {
-      stream.uncork()
-    }
-  }
-}
 
 /** A connection error's message and code only: never the URL with its password. */
 function describeError (err: unknown): { message: string, code: unknown } | undefined {
@@ -43,14 +19,15 @@ function describeError (err: unknown): { message: string, code: unknown } | unde
 
 /**
  * @internal
- * One broker connection, kept alive by amqp-connection-manager, which waits
- * between attempts as long as our backoff says (it reads reconnectTimeInSeconds
- * right after emitting 'disconnect' or 'connectFailed').
+ * One broker connection, kept alive by the transport's connection manager
+ * (amqp-connection-manager for RabbitMQ), which waits between attempts as long
+ * as our backoff says (it reads reconnectTimeInSeconds right after emitting
+ * 'disconnect' or 'connectFailed').
  * Emits 'connect' (ChannelModel) after every (re)connection, 'disconnect',
  * 'blocked' and 'unblocked'.
  */
 export class Connection extends EventEmitter {
-  private manager: AmqpConnectionManager | undefined
+  private manager: ConnectionManager | undefined
   private state: State = 'idle'
   private blockedReason: string | undefined
   private closing: Promise<void> | undefined
@@ -66,7 +43,12 @@ export class Connection extends EventEmitter {
    * the consuming one connectionName + " (consumers)", in the broker's
    * connection list and in every log line.
    */
-  constructor (private readonly opts: NormalizedOptions, log: Log, readonly role: 'publish' | 'consume' = 'publish') {
+  constructor (
+    private readonly opts: NormalizedOptions,
+    log: Log,
+    private readonly transport: Transport,
+    readonly role: 'publish' | 'consume' = 'publish'
+  ) {
     super()
     this.log = withFields(log, { connection: role })
     this.setMaxListeners(0)
@@ -116,7 +98,7 @@ export class Connection extends EventEmitter {
   }
 
   /** The wait before the next attempt: set on the manager, which reads it right after the event that called this. */
-  private scheduleRetry (manager: AmqpConnectionManager): number {
+  private scheduleRetry (manager: ConnectionManager): number {
     const delay = this.backoff.next()
     manager.reconnectTimeInSeconds = delay / 1000
     return delay
@@ -127,14 +109,11 @@ export class Connection extends EventEmitter {
     if (this.state !== 'idle') throw new FST_AMQP_CLOSED('open() called twice')
     this.state = 'connecting'
     const { opts, log } = this
-    const manager = connect(opts.urls, {
-      heartbeatIntervalInSeconds: opts.heartbeat,
-      reconnectTimeInSeconds: opts.reconnectDelay / 1000,
-      connectionOptions: {
-        noDelay: true, // without it every request/reply pays Nagle's ~40 ms
-        timeout: opts.connectTimeout,
-        clientProperties: { connection_name: this.role === 'publish' ? opts.connectionName : `${opts.connectionName} (consumers)` }
-      }
+    const manager = this.transport.connect({
+      heartbeat: opts.heartbeat,
+      reconnectDelay: opts.reconnectDelay,
+      connectTimeout: opts.connectTimeout,
+      connectionName: this.role === 'publish' ? opts.connectionName : `${opts.connectionName} (consumers)`
     })
     this.manager = manager
 
@@ -143,7 +122,6 @@ export class Connection extends EventEmitter {
       this.state = 'open'
       this.backoff.reset()
       this.brokerMax = undefined // a restarted broker may have another limit: learnt again if need be
-      coalesceWrites(connection as unknown as ChannelModel)
       const where = redactUrl(String(typeof url === 'string' ? url : ''))
       if (this.connections++ === 0) log.info({ url: where }, 'amqp connected')
       else log.info({ url: where }, 'amqp reconnected; setting up channels, topology and consumers again')

@@ -1,5 +1,6 @@
 import { normalizeConsumeArgs, normalizeGatherOptions, normalizePublishOptions, normalizeRequestOptions, assertRoutingKey, type NormalizedPublish } from './call-options'
 import { gather } from './gather'
+import { transportFor } from '../transport/transport'
 import { Connection } from './connection'
 import { WarrenConsumer } from './consumer'
 import { asyncApiDocument } from '../contracts/asyncapi'
@@ -92,7 +93,9 @@ export class Warren {
   private drainDeadline: number | undefined
 
   constructor (readonly opts: NormalizedOptions, private readonly log: Log) {
-    this.conn = new Connection(opts, log)
+    // One transport for both connections: a private memory broker is theirs alike.
+    const transport = transportFor(opts.urls)
+    this.conn = new Connection(opts, log, transport)
     this.envelope = new Envelope({
       appId: opts.connectionName,
       maxMessageSize: opts.maxMessageSize,
@@ -111,7 +114,7 @@ export class Warren {
     // Consumers get a connection of their own: a broker that blocks
     // publishers (memory or disk alarm) stops reading from their connection,
     // acks included, and consumers are what drains the queues during an alarm.
-    this.consumeConn = new Connection(opts, log, 'consume')
+    this.consumeConn = new Connection(opts, log, transport, 'consume')
     this.publisher = new Publisher(this.conn, {
       ...this.publishing(),
       name: 'publisher',

@@ -1,0 +1,53 @@
+import type { EventEmitter } from 'node:events'
+import type { ChannelModel } from 'amqplib'
+
+/*
+ * The seam between the core and a broker. The core asks a transport for a
+ * connection manager: one that connects, tells of every (re)connection and
+ * loss, and reconnects after the wait the core sets. amqplib (through
+ * amqp-connection-manager) satisfies it for amqp:// and amqps:// URLs.
+ * Channels keep amqplib's promise API.
+ */
+
+/**
+ * @internal
+ * A connection kept alive. Emits `connect` ({ connection, url }) after every
+ * (re)connection, `disconnect` ({ err }) when it is lost, `connectFailed`
+ * ({ err, url }) for an attempt that failed, `blocked` ({ reason }) and
+ * `unblocked`. After `disconnect` or `connectFailed` it waits
+ * `reconnectTimeInSeconds`, read right after the event, and tries again.
+ */
+export interface ConnectionManager extends EventEmitter {
+  /** The live connection, if any. */
+  readonly connection: ChannelModel | undefined
+  reconnectTimeInSeconds: number
+  /** Closes the connection and stops reconnecting. */
+  close (): Promise<void>
+}
+
+/** @internal What a transport needs to connect. */
+export interface ConnectOptions {
+  /** Seconds; 0 for none. */
+  heartbeat: number
+  /** The first wait before reconnecting, in milliseconds. */
+  reconnectDelay: number
+  /** How long one attempt may take, in milliseconds. */
+  connectTimeout: number
+  /** Shown in the broker's connection list. */
+  connectionName: string
+}
+
+/** @internal Makes connection managers for one plugin instance's URLs. */
+export interface Transport {
+  connect (options: ConnectOptions): ConnectionManager
+}
+
+/**
+ * @internal
+ * The transport for `urls`: amqplib. One per plugin instance, shared by its
+ * connections.
+ */
+export function transportFor (urls: string[]): Transport {
+  const { amqplibTransport } = require('./amqplib') as typeof import('./amqplib')
+  return amqplibTransport(urls)
+}
