@@ -189,7 +189,7 @@ function assertPath (name: string, value: unknown): string {
 
 function assertUrl (name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw new FST_AMQP_INVALID_OPTION(name, `expected an amqp:// or amqps:// URL, got ${typeof value === 'string' ? 'an empty string' : describe(value)}`)
+    throw new FST_AMQP_INVALID_OPTION(name, `expected an amqp://, amqps:// or memory:// URL, got ${typeof value === 'string' ? 'an empty string' : describe(value)}`)
   }
   let parsed: URL
   try {
@@ -198,8 +198,15 @@ function assertUrl (name: string, value: unknown): string {
     // Never echo the value: it may hold a password.
     throw new FST_AMQP_INVALID_OPTION(name, 'not a valid URL')
   }
+  if (parsed.protocol === 'memory:') {
+    // memory:// (a private broker) or memory://name (shared by name in the process): nothing else.
+    if (parsed.username !== '' || parsed.password !== '' || parsed.port !== '' || !/^memory:\/\/[^/?#]*\/?$/.test(value)) {
+      throw new FST_AMQP_INVALID_OPTION(name, 'a memory URL is memory:// or memory://<name>, with nothing after the name')
+    }
+    return value
+  }
   if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
-    throw new FST_AMQP_INVALID_OPTION(name, `expected the amqp: or amqps: scheme, got "${parsed.protocol}"`)
+    throw new FST_AMQP_INVALID_OPTION(name, `expected the amqp:, amqps: or memory: scheme, got "${parsed.protocol}"`)
   }
   if (!parsed.hostname) {
     throw new FST_AMQP_INVALID_OPTION(name, 'the URL has no host')
@@ -224,6 +231,9 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
   if (Array.isArray(o.url)) {
     if (o.url.length === 0) throw new FST_AMQP_INVALID_OPTION('url', 'the list of URLs is empty')
     urls = o.url.map((u, i) => assertUrl(`url[${i}]`, u))
+    if (urls.length > 1 && urls.some((u) => u.startsWith('memory:'))) {
+      throw new FST_AMQP_INVALID_OPTION('url', 'a memory:// URL must be the only one: there is no failover to or from the in-memory broker')
+    }
   } else {
     urls = [assertUrl('url', o.url)]
   }

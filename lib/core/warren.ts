@@ -27,8 +27,10 @@ export interface HostContext {
 }
 
 /** The broker's host and port, for the spans' server.address and server.port. */
-function serverOf (url: string): { address: string, port: number } {
+function serverOf (url: string): { address: string, port: number | undefined } {
   const u = new URL(url)
+  // The in-memory broker has a name, and no port.
+  if (u.protocol === 'memory:') return { address: u.hostname === '' ? 'memory' : `memory:${u.hostname}`, port: undefined }
   return { address: u.hostname, port: u.port === '' ? (u.protocol === 'amqps:' ? 5671 : 5672) : Number(u.port) }
 }
 

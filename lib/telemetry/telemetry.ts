@@ -43,13 +43,11 @@ export class Telemetry {
   private readonly common: Attributes
   private readonly targets: Targets
 
-  constructor (private readonly opts: { server: { address: string, port: number }, clientId: string, gauges: () => Gauges }) {
-    this.common = Object.freeze({
-      'messaging.system': 'rabbitmq',
-      'server.address': opts.server.address,
-      'server.port': opts.server.port,
-      'messaging.client.id': opts.clientId
-    })
+  constructor (private readonly opts: { server: { address: string, port: number | undefined }, clientId: string, gauges: () => Gauges }) {
+    const common: Attributes = { 'messaging.system': 'rabbitmq', 'server.address': opts.server.address }
+    if (opts.server.port !== undefined) common['server.port'] = opts.server.port
+    common['messaging.client.id'] = opts.clientId
+    this.common = Object.freeze(common)
     this.targets = new Targets(this.common)
   }
 

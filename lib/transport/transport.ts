@@ -5,8 +5,9 @@ import type { ChannelModel } from 'amqplib'
  * The seam between the core and a broker. The core asks a transport for a
  * connection manager: one that connects, tells of every (re)connection and
  * loss, and reconnects after the wait the core sets. amqplib (through
- * amqp-connection-manager) satisfies it for amqp:// and amqps:// URLs.
- * Channels keep amqplib's promise API.
+ * amqp-connection-manager) satisfies it for amqp:// and amqps:// URLs, the
+ * in-memory broker for memory:// ones. Channels keep amqplib's promise API,
+ * which the memory broker implements too.
  */
 
 /**
@@ -42,12 +43,22 @@ export interface Transport {
   connect (options: ConnectOptions): ConnectionManager
 }
 
+/** @internal Whether `url` names the in-memory broker. */
+export function isMemoryUrl (url: string): boolean {
+  return url.startsWith('memory:')
+}
+
 /**
  * @internal
- * The transport for `urls`: amqplib. One per plugin instance, shared by its
- * connections.
+ * The transport for `urls`: the in-memory broker for memory:// (loaded only
+ * then), amqplib otherwise. One per plugin instance, shared by its
+ * connections, so that a private memory broker is the same for both.
  */
 export function transportFor (urls: string[]): Transport {
+  if (isMemoryUrl(urls[0])) {
+    const { memoryTransport } = require('./memory-transport') as typeof import('./memory-transport')
+    return memoryTransport(urls[0])
+  }
   const { amqplibTransport } = require('./amqplib') as typeof import('./amqplib')
   return amqplibTransport(urls)
 }

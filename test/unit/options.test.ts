@@ -68,6 +68,9 @@ const bad: Array<[string, unknown, string]> = [
   ['a health route that is no path', { url, healthRoute: 'health' }, 'healthRoute'],
   ['a health route with a query string', { url, healthRoute: '/health?x=1' }, 'healthRoute'],
   ['a health route that is not a string', { url, healthRoute: true }, 'healthRoute'],
+  ['a memory URL with a path', { url: 'memory://shop/orders' }, 'url'],
+  ['a memory URL with credentials', { url: 'memory://guest:guest@shop' }, 'url'],
+  ['a memory URL in a list with a network one', { url: ['memory://shop', url] }, 'url'],
   ['a misspelt option', { url, prefech: 5 }, 'prefech']
 ]
 
@@ -76,6 +79,11 @@ for (const [what, options, field] of bad) {
     t.throws(() => normalizeOptions(options), { code: 'FST_AMQP_INVALID_OPTION', message: new RegExp(`"${field.replace(/[[\]]/g, '\\$&')}"`) })
   })
 }
+
+t.test('normalizeOptions accepts memory:// (a private broker) and memory://<name> (shared by name)', async (t) => {
+  t.same(normalizeOptions({ url: 'memory://' }).urls, ['memory://'])
+  t.same(normalizeOptions({ url: 'memory://shop' }).urls, ['memory://shop'])
+})
 
 t.test('an invalid URL error never contains the password', async (t) => {
   try {

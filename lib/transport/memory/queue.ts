@@ -1,0 +1,261 @@
+import type { MessageProperties } from './codec'
+import type { DeathReason } from './dead-letter'
+
+/*
+ * One queue: its ready messages in order, its consumers served round-robin
+ * within their prefetch, message TTL with real timers, max-length with its
+ * overflow behaviour, and the hand-off of dead messages to the broker.
+ *
+ * Ordering follows RabbitMQ 3.x classic queues: every message keeps the
+ * sequence number it was enqueued with, and a requeued one goes back to
+ * that position (near the head), not to the tail. Expiry happens at the
+ * head only: a message behind a longer-lived one waits for it.
+ */
+
+/** @internal A message held by a queue. */
+export interface StoredMessage {
+  /** Position in the queue; requeue restores it. */
+  seq: number
+  content: Buffer
+  properties: MessageProperties
+  exchange: string
+  routingKey: string
+  /** The routing key and CC keys, for x-death. */
+  routingKeys: string[]
+  redelivered: boolean
+  /** When it expires (ms since the epoch), if it does. */
+  expiresAt: number | undefined
+  /** In a quorum queue, how often it came back (the x-delivery-count header); undefined elsewhere. */
+  deliveryCount?: number
+}
+
+/** @internal What a queue delivers to: a consumer on some channel. */
+export interface QueueConsumer {
+  readonly tag: string
+  readonly exclusive: boolean
+  /** Whether it can take another message now (prefetch). */
+  hasRoom (): boolean
+  /** Hands it a message; the consumer records it as unacked unless noAck. */
+  deliver (msg: StoredMessage, queue: MemoryQueue): void
+  /** The queue was deleted: amqplib calls the callback with null. */
+  cancelledByBroker (): void
+}
+
+/** @internal What a queue needs from its broker. */
+export interface QueueHost {
+  deadLetter (queue: MemoryQueue, msg: StoredMessage, reason: DeathReason): void
+  autoDeleted (queue: MemoryQueue): void
+}
+
+/** @internal How a queue was declared, after normalising the arguments. */
+export interface QueueDeclaration {
+  name: string
+  durable: boolean
+  exclusive: boolean
+  autoDelete: boolean
+  arguments: Record<string, unknown>
+  /** The connection that owns an exclusive queue. */
+  owner: object | undefined
+}
+
+/** @internal The parts of a queue's arguments it acts on. */
+export interface QueuePolicy {
+  messageTtl: number | undefined
+  maxLength: number | undefined
+  overflow: 'drop-head' | 'reject-publish' | 'reject-publish-dlx'
+  /** A quorum queue: it counts returns (x-delivery-count) and honours x-delivery-limit. */
+  quorum: boolean
+  deliveryLimit: number | undefined
+}
+
+/** @internal A queue of the in-memory broker. */
+export class MemoryQueue {
+  readonly messages: StoredMessage[] = []
+  readonly consumers: QueueConsumer[] = []
+  deleted = false
+  private next = 0
+  private hadConsumer = false
+  private scheduled = false
+  private timer: NodeJS.Timeout | undefined
+  private timerAt = 0
+
+  constructor (readonly decl: QueueDeclaration, readonly policy: QueuePolicy, private readonly host: QueueHost, private readonly nextSeq: () => number) {}
+
+  get name (): string {
+    return this.decl.name
+  }
+
+  /** Ready messages, after dropping the expired ones at the head. */
+  get messageCount (): number {
+    this.expireHead()
+    return this.messages.length
+  }
+
+  /**
+   * Adds a published message; false when x-overflow reject-publish refuses it
+   * (and, for reject-publish-dlx, it has been dead-lettered).
+   */
+  enqueue (msg: Omit<StoredMessage, 'seq' | 'expiresAt' | 'redelivered'>, expiration: number | undefined): boolean {
+    this.expireHead()
+    const { maxLength, overflow } = this.policy
+    const stored: StoredMessage = { ...msg, seq: this.nextSeq(), redelivered: false, expiresAt: undefined, deliveryCount: this.policy.quorum ? 0 : undefined }
+    if (maxLength !== undefined && overflow !== 'drop-head' && this.messages.length >= maxLength) {
+      if (overflow === 'reject-publish-dlx') this.host.deadLetter(this, stored, 'rejected')
+      return false
+    }
+    const ttl = minDefined(this.policy.messageTtl, expiration)
+    if (ttl !== undefined) {
+      // TTL 0: delivered at once to a consumer that can take it, else expired.
+      stored.expiresAt = Date.now() + ttl
+      if (ttl === 0 && !this.consumers.some(c => c.hasRoom())) {
+        this.host.deadLetter(this, stored, 'expired')
+        return true
+      }
+    }
+    this.messages.push(stored)
+    if (maxLength !== undefined) {
+      while (this.messages.length > maxLength) this.host.deadLetter(this, this.messages.shift()!, 'maxlen')
+    }
+    this.changed()
+    return true
+  }
+
+  /**
+   * Puts messages back where they were, marked redelivered. `now`: hand
+   * them out at once, as RabbitMQ does for a nack or reject with requeue
+   * (each is redelivered as it is nacked, in that order).
+   */
+  requeue (msgs: StoredMessage[], now = false): void {
+    if (this.deleted || msgs.length === 0) return
+    for (const msg of msgs) {
+      msg.redelivered = true
+      if (msg.deliveryCount !== undefined) {
+        // A quorum queue counts each return, and gives up past x-delivery-limit.
+        msg.deliveryCount++
+        const limit = this.policy.deliveryLimit
+        if (limit !== undefined && msg.deliveryCount > limit) {
+          this.host.deadLetter(this, msg, 'delivery_limit')
+          continue
+        }
+      }
+      let at = this.messages.length
+      while (at > 0 && this.messages[at - 1].seq > msg.seq) at--
+      this.messages.splice(at, 0, msg)
+    }
+    if (now) this.dispatch()
+    this.changed()
+  }
+
+  /** The head message for basic.get, or undefined. */
+  take (): StoredMessage | undefined {
+    this.expireHead()
+    const msg = this.messages.shift()
+    this.armTimer()
+    return msg
+  }
+
+  /** Empties the queue; the number of messages removed. */
+  purge (): number {
+    const n = this.messageCount
+    this.messages.length = 0
+    this.armTimer()
+    return n
+  }
+
+  addConsumer (consumer: QueueConsumer): void {
+    this.consumers.push(consumer)
+    this.hadConsumer = true
+    this.changed()
+  }
+
+  /** Removes a consumer; an auto-delete queue goes when its last one does. */
+  removeConsumer (consumer: QueueConsumer): void {
+    const at = this.consumers.indexOf(consumer)
+    if (at < 0) return
+    this.consumers.splice(at, 1)
+    if (this.next > at) this.next--
+    if (this.decl.autoDelete && this.hadConsumer && this.consumers.length === 0 && !this.deleted) this.host.autoDeleted(this)
+  }
+
+  /** Marks the queue deleted: timers stop and its consumers are told. */
+  destroy (): number {
+    this.deleted = true
+    if (this.timer) clearTimeout(this.timer)
+    const n = this.messages.length
+    this.messages.length = 0
+    for (const c of this.consumers.splice(0)) c.cancelledByBroker()
+    return n
+  }
+
+  /** Something changed (a message, a consumer, room under a prefetch): deliver soon. */
+  changed (): void {
+    this.armTimer()
+    if (this.scheduled || this.deleted) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.dispatch()
+    })
+  }
+
+  private dispatch (): void {
+    while (!this.deleted) {
+      this.expireHead()
+      if (this.messages.length === 0) break
+      const consumer = this.pickConsumer()
+      if (!consumer) break
+      const msg = this.messages.shift()!
+      consumer.deliver(msg, this)
+    }
+    this.armTimer()
+  }
+
+  /** The next consumer in turn with room, advancing the turn. */
+  private pickConsumer (): QueueConsumer | undefined {
+    const n = this.consumers.length
+    for (let i = 0; i < n; i++) {
+      const at = (this.next + i) % n
+      const c = this.consumers[at]
+      if (c.hasRoom()) {
+        this.next = (at + 1) % n
+        return c
+      }
+    }
+    return undefined
+  }
+
+  private expireHead (): void {
+    const now = Date.now()
+    while (this.messages.length > 0) {
+      const head = this.messages[0]
+      if (head.expiresAt === undefined || head.expiresAt > now) break
+      this.messages.shift()
+      this.host.deadLetter(this, head, 'expired')
+    }
+  }
+
+  /** A timer for when the head expires, so expiry happens without traffic. */
+  private armTimer (): void {
+    const at = this.messages[0]?.expiresAt
+    if (at === undefined || this.deleted) {
+      if (this.timer) clearTimeout(this.timer)
+      this.timer = undefined
+      return
+    }
+    if (this.timer && this.timerAt === at) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.expireHead()
+      this.armTimer()
+    }, Math.max(0, at - Date.now()))
+    this.timer.unref()
+  }
+}
+
+function minDefined (a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return Math.min(a, b)
+}
