@@ -9,6 +9,20 @@ import warren, { type ConsumeOptions, type WarrenMessage } from '../lib/index'
 /** The broker the tests use. */
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 
+/** Whether the broker tests run on the in-memory broker (AMQP_URL=memory://<name>) rather than RabbitMQ. */
+export const ON_MEMORY = AMQP_URL.startsWith('memory:')
+
+/**
+ * A raw connection to the broker under test, for arranging and inspecting it:
+ * amqplib to RabbitMQ, or the same promise API on the memory broker the
+ * plugin under test uses (memory://<name>, shared by name in the process).
+ */
+export async function connectBroker (): Promise<amqplib.ChannelModel> {
+  if (!ON_MEMORY) return amqplib.connect(AMQP_URL)
+  const { brokerNamed, connectMemory } = await import('../lib/transport/memory/index')
+  return await connectMemory(brokerNamed(new URL(AMQP_URL).hostname)) as unknown as amqplib.ChannelModel
+}
+
 interface TestLike {
   name: string
   teardown (fn: () => unknown): void
@@ -44,7 +58,7 @@ export async function build (t: TestLike, opts: Record<string, unknown> = {}, { 
 
 /** Deletes an exchange on a connection of its own. */
 export async function deleteExchange (name: string): Promise<void> {
-  const conn = await amqplib.connect(AMQP_URL)
+  const conn = await connectBroker()
   try {
     const ch = await conn.createChannel()
     await ch.deleteExchange(name)
@@ -82,7 +96,7 @@ export interface Admin {
  * ask on a throwaway channel (a 404 closes the channel it is asked on).
  */
 export async function admin (t: TestLike): Promise<Admin> {
-  const conn = await amqplib.connect(AMQP_URL)
+  const conn = await connectBroker()
   const ch = await conn.createChannel()
   /** Runs `fn` on a channel of its own; `missing` if the queue does not exist. */
   const probe = async <T>(fn: (c: amqplib.Channel) => Promise<T>, missing: T): Promise<T> => {
