@@ -26,6 +26,8 @@ export interface MemoryBrokerOptions {
 /** @internal A connection as the broker sees it, so it can drop them all. */
 export interface BrokerConnection {
   lose (err: Error): void
+  /** Deliveries on its channels not yet settled. */
+  unackedCount (): number
 }
 
 /** @internal Delivers to a direct reply-to consumer. */
@@ -64,10 +66,34 @@ export class MemoryBroker implements QueueHost {
   /** @internal */
   readonly replyTargets = new Map<string, ReplyTarget>()
   private seq = 0
+  /** Operations scheduled and not yet run (channel methods on their way to the broker). */
+  private pending = 0
 
   constructor (options: MemoryBrokerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE
     for (const ex of builtinExchanges()) this.exchanges.set(ex.name, ex)
+  }
+
+  /** @internal Runs `fn` on a later turn, as a method arrives over the wire, counting it as pending meanwhile. */
+  later (fn: () => void): void {
+    this.pending++
+    setImmediate(() => {
+      this.pending--
+      fn()
+    })
+  }
+
+  /**
+   * Whether nothing is on its way: no method pending, no delivery unsettled,
+   * no queue about to deliver, and no message waiting for its TTL (a retry in
+   * a wait queue is still on its way). Messages in a queue nobody consumes
+   * are at rest.
+   */
+  idle (): boolean {
+    if (this.pending > 0) return false
+    for (const conn of this.connections) if (conn.unackedCount() > 0) return false
+    for (const q of this.queues.values()) if (q.busy) return false
+    return true
   }
 
   /**

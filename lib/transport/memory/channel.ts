@@ -56,7 +56,7 @@ export class MemoryChannel extends EventEmitter implements ConsumerHost {
   private rpc<T> (method: Method, fn: () => T): Promise<T> {
     if (!this.open) return Promise.reject(new IllegalOperationError('Channel closed'))
     return new Promise<T>((resolve, reject) => {
-      setImmediate(() => {
+      this.broker.later(() => {
         if (!this.open) {
           reject(this.closeError ?? new Error('Channel ended, no reply will be forthcoming'))
           return
@@ -78,7 +78,7 @@ export class MemoryChannel extends EventEmitter implements ConsumerHost {
   /** A method without a reply (publish, ack…): throws at once on a closed channel. */
   private send (method: Method, fn: () => void): void {
     if (!this.open) throw new IllegalOperationError('Channel closed')
-    setImmediate(() => {
+    this.broker.later(() => {
       if (!this.open) return
       try {
         fn()
@@ -412,6 +412,12 @@ export class MemoryChannel extends EventEmitter implements ConsumerHost {
   }
 
   // ---- ConsumerHost ----
+
+  /** @internal */
+  /** @internal Deliveries not yet acked, nacked or rejected. */
+  get unackedCount (): number {
+    return this.unacked.size
+  }
 
   /** @internal */
   track (msg: StoredMessage, queue: MemoryQueue, consumer: ChannelConsumer | undefined, noAck: boolean): number {

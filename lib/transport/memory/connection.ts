@@ -76,6 +76,13 @@ export class MemoryConnection extends EventEmitter implements BrokerConnection, 
     })
   }
 
+  /** @internal Deliveries on its channels not yet settled. */
+  unackedCount (): number {
+    let n = 0
+    for (const ch of this.channels) n += ch.unackedCount
+    return n
+  }
+
   /** @internal Lost as a dropped socket: 'error' then 'close', both with `err`. */
   lose (err: Error): void {
     if (!this.shutDown()) return

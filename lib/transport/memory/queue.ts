@@ -120,6 +120,14 @@ export class MemoryQueue {
     return true
   }
 
+  /** Whether it is about to deliver, or holds a message waiting for its TTL. */
+  get busy (): boolean {
+    if (this.deleted) return false
+    if (this.scheduled) return true
+    if (this.messages.length === 0) return false
+    return this.consumers.some((c) => c.hasRoom()) || this.messages.some((m) => m.expiresAt !== undefined)
+  }
+
   /**
    * Puts messages back where they were, marked redelivered. `now`: hand
    * them out at once, as RabbitMQ does for a nack or reject with requeue
