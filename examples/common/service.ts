@@ -3,6 +3,7 @@
  * where the broker is, which port to listen on, and a graceful shutdown.
  */
 import type { FastifyInstance } from 'fastify'
+import { resolve } from 'node:path'
 import closeWithGrace from 'close-with-grace'
 
 /** The broker every example connects to; tests point it at a virtual host of their own. */
@@ -26,6 +27,11 @@ export async function serve (app: FastifyInstance, defaultPort: number): Promise
     await app.close()
   })
   await app.listen({ port: Number(process.env.PORT ?? defaultPort), host: process.env.HOST ?? '127.0.0.1' })
+}
+
+/** Whether `filename` is the script node was started with (not a module a test imports). */
+export function isMain (filename: string): boolean {
+  return process.argv[1] !== undefined && resolve(process.argv[1]) === filename
 }
 
 /** Runs an example's `main()`, exiting with code 1 (and the error) if it fails to start. */

@@ -13,19 +13,20 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import warren from 'fastify-warren'
-import { AMQP_URL, logger, run, serve } from '../common/service'
+import { AMQP_URL, isMain, logger, run, serve } from '../common/service'
 import { processJob, type Job } from './contracts'
 
 /** What POST /process takes: the job's text, nothing else. */
 const ProcessRequest = Type.Pick(processJob.body, ['text'])
 
-run(async () => {
-  const app = Fastify({ logger })
+/** Service 1 as an app, not yet listening: `url` is the broker (a test passes memory://<name>). */
+export async function buildService1 (url = AMQP_URL, options: FastifyServerOptions = { logger }): Promise<FastifyInstance> {
+  const app = Fastify(options)
 
   // `publishes` puts the job in the AsyncAPI document before the first one is sent.
-  await app.register(warren, { url: AMQP_URL, publishes: [processJob], asyncapi: true })
+  await app.register(warren, { url, publishes: [processJob], asyncapi: true })
 
   app.post<{ Body: Static<typeof ProcessRequest> }>('/process', {
     schema: { body: ProcessRequest }
@@ -37,5 +38,7 @@ run(async () => {
     return reply.code(202).send({ queued: true, id: job.id })
   })
 
-  await serve(app, 3000)
-})
+  return app
+}
+
+if (isMain(__filename)) run(async () => serve(await buildService1(), 3000))

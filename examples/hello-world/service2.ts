@@ -14,9 +14,9 @@
  *
  * GET /asyncapi.json, GET /asyncapi → this service's AsyncAPI document, and a page showing it
  */
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import warren from 'fastify-warren'
-import { AMQP_URL, logger, run, serve } from '../common/service'
+import { AMQP_URL, isMain, logger, run, serve } from '../common/service'
 import { processJob, type Job } from './contracts'
 
 /** A job after processing. */
@@ -52,11 +52,12 @@ function processText (job: Job): ProcessedItem {
   }
 }
 
-run(async () => {
-  const app = Fastify({ logger })
+/** Service 2 as an app, not yet listening: `url` is the broker (a test passes memory://<name>). */
+export async function buildService2 (url = AMQP_URL, options: FastifyServerOptions = { logger }): Promise<FastifyInstance> {
+  const app = Fastify(options)
   const store = createStore()
 
-  await app.register(warren, { url: AMQP_URL, asyncapi: true })
+  await app.register(warren, { url, asyncapi: true })
 
   app.register(async function processing (app) {
     // The queue is named after the definition's routing key ('process') and
@@ -78,5 +79,7 @@ run(async () => {
     }
   }, async (request) => store.list(request.query.id))
 
-  await serve(app, 3001)
-})
+  return app
+}
+
+if (isMain(__filename)) run(async () => serve(await buildService2(), 3001))
