@@ -107,6 +107,7 @@ namespace fastifyWarren {
   export type NextStage = types.NextStage
   export type ExchangeType = types.ExchangeType
   export type WarrenMessage<T = unknown, H = Record<string, any>> = types.WarrenMessage<T, H>
+  export type MessageProperties = types.MessageProperties
   export type MessageHandler<T = unknown, R = unknown, H = Record<string, any>> = types.MessageHandler<T, R, H>
   export type Consumer = types.Consumer
   export type Health = types.Health

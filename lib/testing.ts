@@ -1,4 +1,4 @@
-import type { MessageProperties } from 'amqplib'
+import type { MessageProperties } from './core/types'
 import { decode } from './core/codec'
 import { brokerNamed, connectMemory, type MemoryBroker } from './transport/memory/index'
 import type { MemoryConnection } from './transport/memory/connection'

@@ -31,7 +31,8 @@ run(async () => {
 
   // No `next`: the journey ends here; the message is acked once this returns.
   app.amqp.consume(pipelineDone, async (msg) => {
-    const correlationId = msg.properties.correlationId ?? msg.properties.messageId
+    // A message from another client may carry neither id: it is kept under "unknown".
+    const correlationId = msg.properties.correlationId ?? msg.properties.messageId ?? 'unknown'
     const history = [...msg.body.history, { stage: 'logger' as const, at: new Date().toISOString() }]
     // Delivery is at least once (a stage that dies between publishing and
     // acking runs again), so a repeat replaces the record instead of adding one.

@@ -1,8 +1,7 @@
-import type { MessageProperties } from 'amqplib'
 import type { FastifyBaseLogger } from 'fastify'
 import type { DeliveryTrace } from '../telemetry/telemetry'
 import { childOf, type Log } from './log'
-import type { WarrenMessage } from './types'
+import type { MessageProperties, WarrenMessage } from './types'
 
 /** @internal What `msg.log` binds, read when it is first used. */
 export interface LogSource {

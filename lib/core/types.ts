@@ -1,5 +1,4 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyTypeProvider, FastifyTypeProviderDefault, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerBase, RawServerDefault } from 'fastify'
-import type { MessageProperties } from 'amqplib'
 import type { Definition, DEFINITION, InputOf, MessageDefinition, OutputOf, RequestDefinition, Schema } from '../contracts/define'
 import type { ValidationIssue } from '../contracts/validate'
 
@@ -349,6 +348,32 @@ export interface ConsumeSchema {
   headers?: Schema
 }
 
+/**
+ * The AMQP properties of a received message, as the sender set them (the
+ * broker's own fields aside). An absent one is `undefined`. Whoever
+ * published the message chose them: the plugin acts on none without checking.
+ */
+export interface MessageProperties {
+  contentType: string | undefined
+  contentEncoding: string | undefined
+  /** The raw headers table, as `msg.headers` less nothing. */
+  headers: Record<string, any> | undefined
+  /** 2 for persistent, 1 (or absent) for transient. */
+  deliveryMode: number | undefined
+  priority: number | undefined
+  correlationId: string | undefined
+  replyTo: string | undefined
+  /** The per-message TTL in milliseconds, as a string. */
+  expiration: string | undefined
+  messageId: string | undefined
+  /** Seconds since the epoch. */
+  timestamp: number | undefined
+  type: string | undefined
+  userId: string | undefined
+  appId: string | undefined
+  clusterId: string | undefined
+}
+
 /** A message as a handler receives it. */
 export interface WarrenMessage<T = unknown, H = Record<string, any>> {
   /**
@@ -363,6 +388,7 @@ export interface WarrenMessage<T = unknown, H = Record<string, any>> {
   exchange: string
   /** The application headers (and the broker's): with a headers schema, validated and typed. */
   headers: H
+  /** The AMQP properties the message arrived with. */
   properties: MessageProperties
   /** True when the broker delivered this message before (to this or another consumer). */
   redelivered: boolean

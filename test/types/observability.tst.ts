@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'tstyche'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
-import type { WarrenMessage } from '../../lib/index'
+import type { MessageProperties, WarrenMessage } from '../../lib/index'
 
 const app = Fastify()
 
@@ -13,5 +13,15 @@ describe('msg.log', () => {
       msg.log = app.log
     })
     expect<WarrenMessage<{ n: number }>['log']>().type.toBe<FastifyBaseLogger>()
+  })
+})
+
+describe('msg.properties', () => {
+  test('is the plugin\'s own type, each property possibly absent', () => {
+    app.amqp.consume('k', async (msg) => {
+      expect(msg.properties).type.toBe<MessageProperties>()
+      expect(msg.properties.messageId).type.toBe<string | undefined>()
+      expect(msg.properties.timestamp).type.toBe<number | undefined>()
+    })
   })
 })
