@@ -14,6 +14,7 @@ import { consumeScenario } from './scenarios/consume'
 import { contractsScenario } from './scenarios/contracts'
 import { telemetryScenario } from './scenarios/telemetry'
 import { httpScenario } from './scenarios/http'
+import { inMemoryScenario } from './scenarios/in-memory'
 import { memoryScenario } from './scenarios/memory'
 import { publishScenario } from './scenarios/publish'
 import { rpcScenario } from './scenarios/rpc'
@@ -27,6 +28,7 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   telemetry: telemetryScenario,
   rpc: rpcScenario,
   http: httpScenario,
+  'in-memory': inMemoryScenario,
   memory: memoryScenario
 }
 

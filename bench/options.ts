@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 
 /** Every scenario, in the order they run. */
-export const SCENARIOS = ['publish', 'consume', 'contracts', 'telemetry', 'rpc', 'http', 'memory'] as const
+export const SCENARIOS = ['publish', 'consume', 'contracts', 'telemetry', 'in-memory', 'rpc', 'http', 'memory'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
 /** What one run of the bench does; every count can be set from the command line. */
