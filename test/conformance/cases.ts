@@ -3,6 +3,7 @@ import { routingCases } from './cases-routing'
 import { deadLetterCases } from './cases-dead-letter'
 import { deliveryCases } from './cases-delivery'
 import { lifecycleCases } from './cases-lifecycle'
+import { priorityCases } from './cases-priority'
 
 /**
  * A golden case: something a client does, and what it sees, as plain JSON.
@@ -22,7 +23,8 @@ export const groups: Record<string, Case[]> = {
   routing: routingCases,
   'dead-lettering': deadLetterCases,
   delivery: deliveryCases,
-  lifecycle: lifecycleCases
+  lifecycle: lifecycleCases,
+  priority: priorityCases
 }
 
 export const cases: Case[] = Object.values(groups).flat()

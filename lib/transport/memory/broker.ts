@@ -237,7 +237,7 @@ export class MemoryBroker implements QueueHost {
     if (exchange === '' && routingKey.startsWith('amq.rabbitmq.reply-to.')) {
       const target = this.replyTargets.get(routingKey)
       if (!target) return { routed: false, refused: false }
-      target({ seq: 0, content, properties, exchange, routingKey, routingKeys, redelivered: false, expiresAt: undefined })
+      target({ seq: 0, rank: 0, content, properties, exchange, routingKey, routingKeys, redelivered: false, expiresAt: undefined })
       return { routed: true, refused: false }
     }
     const targets = routeFrom(ex, keys, properties.headers, n => this.exchanges.get(n), n => this.queues.has(n))

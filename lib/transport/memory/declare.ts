@@ -71,6 +71,7 @@ export function compareExchange (current: MemoryExchange, type: string, opts: { 
  * flags: quorum and stream queues are durable, never exclusive nor auto-delete.
  */
 export function checkNewQueue (decl: QueueDeclaration): void {
+  checkMaxPriority(decl)
   const type = decl.arguments['x-queue-type'] ?? 'classic'
   if (type !== 'classic' && type !== 'quorum' && type !== 'stream') {
     throw preconditionFailed(`invalid arg 'x-queue-type' for queue '${decl.name}' in vhost '/': ${JSON.stringify(String(type))}`)
@@ -82,6 +83,23 @@ export function checkNewQueue (decl: QueueDeclaration): void {
   if (!decl.durable) throw invalid('non-durable')
 }
 
+/** The highest x-max-priority RabbitMQ accepts. */
+const MAX_SUPPORTED_PRIORITY = 255
+
+/**
+ * x-max-priority as RabbitMQ 3.10 validates it on a new queue: an integer
+ * from 0 to 255, else 406 with the Erlang term it failed on.
+ */
+function checkMaxPriority (decl: QueueDeclaration): void {
+  const value = decl.arguments['x-max-priority']
+  if (value === undefined) return
+  let problem: string | undefined
+  if (typeClass(value) !== 'int') problem = `"expected integer, got ${typeName(value)}"`
+  else if ((value as number) < 0) problem = `{value_negative,${String(value)}}`
+  else if ((value as number) > MAX_SUPPORTED_PRIORITY) problem = `{max_value_exceeded,${String(value)}}`
+  if (problem !== undefined) throw preconditionFailed(`invalid arg 'x-max-priority' for queue '${decl.name}' in vhost '/': ${problem}`)
+}
+
 /** @internal What the queue acts on among its arguments. */
 export function policyOf (args: Record<string, unknown>): QueuePolicy {
   const overflow = args['x-overflow']
@@ -90,6 +108,7 @@ export function policyOf (args: Record<string, unknown>): QueuePolicy {
     maxLength: intArg(args['x-max-length']),
     overflow: overflow === 'reject-publish' || overflow === 'reject-publish-dlx' ? overflow : 'drop-head',
     quorum: args['x-queue-type'] === 'quorum',
-    deliveryLimit: intArg(args['x-delivery-limit'])
+    deliveryLimit: intArg(args['x-delivery-limit']),
+    maxPriority: typeClass(args['x-max-priority']) === 'int' ? Math.min(args['x-max-priority'] as number, MAX_SUPPORTED_PRIORITY) : undefined
   }
 }

@@ -10,6 +10,15 @@ import type { DeathReason } from './dead-letter'
  * sequence number it was enqueued with, and a requeued one goes back to
  * that position (near the head), not to the tail. Expiry happens at the
  * head only: a message behind a longer-lived one waits for it.
+ *
+ * A priority queue (x-max-priority) is, in RabbitMQ, one such queue per
+ * priority, served highest first; a priority above the maximum counts as
+ * the maximum, none as 0. Here it is the same single array kept ordered by
+ * (priority descending, seq ascending): requeue restores a message within
+ * its priority, expiry still looks at the overall head only (RabbitMQ's
+ * dropwhile stops at the first priority whose head is alive), and
+ * max-length drop-head drops the overall head, which can be the message
+ * just published when it outranks the rest (checked on RabbitMQ 3.10).
  */
 
 /** @internal A message held by a queue. */
@@ -25,6 +34,8 @@ export interface StoredMessage {
   redelivered: boolean
   /** When it expires (ms since the epoch), if it does. */
   expiresAt: number | undefined
+  /** Where it ranks in a priority queue (its priority capped at x-max-priority); 0 elsewhere. */
+  rank: number
   /** In a quorum queue, how often it came back (the x-delivery-count header); undefined elsewhere. */
   deliveryCount?: number
 }
@@ -66,6 +77,8 @@ export interface QueuePolicy {
   /** A quorum queue: it counts returns (x-delivery-count) and honours x-delivery-limit. */
   quorum: boolean
   deliveryLimit: number | undefined
+  /** x-max-priority (at most 255), making it a priority queue; undefined for none. */
+  maxPriority: number | undefined
 }
 
 /** @internal A queue of the in-memory broker. */
@@ -95,10 +108,11 @@ export class MemoryQueue {
    * Adds a published message; false when x-overflow reject-publish refuses it
    * (and, for reject-publish-dlx, it has been dead-lettered).
    */
-  enqueue (msg: Omit<StoredMessage, 'seq' | 'expiresAt' | 'redelivered'>, expiration: number | undefined): boolean {
+  enqueue (msg: Omit<StoredMessage, 'seq' | 'expiresAt' | 'redelivered' | 'rank'>, expiration: number | undefined): boolean {
     this.expireHead()
     const { maxLength, overflow } = this.policy
-    const stored: StoredMessage = { ...msg, seq: this.nextSeq(), redelivered: false, expiresAt: undefined, deliveryCount: this.policy.quorum ? 0 : undefined }
+    const rank = this.rankOf(msg.properties.priority)
+    const stored: StoredMessage = { ...msg, seq: this.nextSeq(), rank, redelivered: false, expiresAt: undefined, deliveryCount: this.policy.quorum ? 0 : undefined }
     if (maxLength !== undefined && overflow !== 'drop-head' && this.messages.length >= maxLength) {
       if (overflow === 'reject-publish-dlx') this.host.deadLetter(this, stored, 'rejected')
       return false
@@ -112,7 +126,7 @@ export class MemoryQueue {
         return true
       }
     }
-    this.messages.push(stored)
+    this.insert(stored)
     if (maxLength !== undefined) {
       while (this.messages.length > maxLength) this.host.deadLetter(this, this.messages.shift()!, 'maxlen')
     }
@@ -146,18 +160,39 @@ export class MemoryQueue {
           continue
         }
       }
-      let at = this.messages.length
-      while (at > 0 && this.messages[at - 1].seq > msg.seq) at--
-      this.messages.splice(at, 0, msg)
+      this.insert(msg)
     }
     if (now) this.dispatch()
     this.changed()
   }
 
-  /** The head message for basic.get, or undefined. */
+  /** The rank a message with `priority` takes: 0 unless this is a priority queue. */
+  private rankOf (priority: number | undefined): number {
+    const max = this.policy.maxPriority
+    if (max === undefined || priority === undefined) return 0
+    return Math.min(priority, max)
+  }
+
+  /** Puts `msg` in its place: behind every message of higher rank, or of equal rank and lower seq. */
+  private insert (msg: StoredMessage): void {
+    let at = this.messages.length
+    while (at > 0) {
+      const before = this.messages[at - 1]
+      if (before.rank > msg.rank || (before.rank === msg.rank && before.seq < msg.seq)) break
+      at--
+    }
+    this.messages.splice(at, 0, msg)
+  }
+
+  /**
+   * The head message for basic.get, or undefined. Like RabbitMQ, it drops
+   * the expired messages that the fetch brings to the head before the
+   * get-ok's message count is taken.
+   */
   take (): StoredMessage | undefined {
     this.expireHead()
     const msg = this.messages.shift()
+    this.expireHead()
     this.armTimer()
     return msg
   }
