@@ -189,8 +189,30 @@ const WRONG = [
   ''
 ]
 
+/** fastify-warren/testing from a user's ESM test: two apps on one memory broker, no RabbitMQ. */
+const MEMORY = `
+import Fastify from 'fastify'
+import warren from 'fastify-warren'
+import { memoryBroker } from 'fastify-warren/testing'
+const broker = memoryBroker()
+const a = Fastify()
+const b = Fastify()
+await a.register(warren, { url: broker.url })
+await b.register(warren, { url: broker.url })
+const seen = []
+b.amqp.consume('orders.placed', async (msg) => { seen.push(msg.body) })
+await b.ready()
+await a.ready()
+await a.amqp.publish('orders.placed', { id: 1 })
+await broker.settled()
+await a.close()
+await b.close()
+console.log(JSON.stringify({ url: broker.url.startsWith('memory://'), seen }))
+`
+
 function writeApp (): void {
   writeFileSync(join(APP, 'app.cjs'), CJS)
+  writeFileSync(join(APP, 'memory.mjs'), MEMORY)
   writeFileSync(join(APP, 'app.mjs'), ESM)
   writeFileSync(join(APP, 'named.mjs'), NAMED_ESM)
   writeFileSync(join(APP, 'typed.mts'), TYPED)
@@ -246,6 +268,14 @@ for (const [how, file, hello] of [['require()', 'app.cjs', 'cjs'], ['ESM default
     }, 'the consumer received the published body')
   })
 }
+
+t.test('fastify-warren/testing runs two apps on one memory broker, with no RabbitMQ', async (t) => {
+  await ready
+  const r = await node(APP, 'memory.mjs')
+  t.equal(r.code, 0, 'the program exits 0', output(r))
+  if (r.code !== 0) return
+  t.same(result(r), { url: true, seen: [{ id: 1 }] }, 'the second app consumed what the first published')
+})
 
 t.test('ESM named imports { errors, warren } give the coded error constructors and the plugin', async (t) => {
   await ready
