@@ -94,6 +94,11 @@ fp(fastifyWarren, { fastify: '5.x', name: 'fastify-warren' })
 
 namespace fastifyWarren {
   export type WarrenOptions = types.WarrenOptions
+  /** The plugin's options: a broker's (WarrenOptions), or a client made by createWarren() to share, with an optional name. */
+  export type PluginOptions = types.WarrenOptions | { client: types.WarrenClient, name?: string }
+  export type WarrenClient = types.WarrenClient
+  export type WarrenClientOptions = types.WarrenClientOptions
+  export type TlsOptions = types.TlsOptions
   export type PublishOptions = types.PublishOptions
   export type PublishReceipt = types.PublishReceipt
   export type RequestOptions = types.RequestOptions

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { ChannelModel } from 'amqplib'
 import type { ConnectionManager, Transport } from '../transport/transport'
 import { Backoff } from './backoff'
-import { fatalConnectError } from './broker-errors'
+import { fatalConnectError, tlsSetupError } from './broker-errors'
 import { FST_AMQP_CLOSED, FST_AMQP_CONNECT_TIMEOUT } from './errors'
 import { withFields, type Log } from './log'
 import { redactUrl, type NormalizedOptions } from './options'
@@ -104,18 +104,35 @@ export class Connection extends EventEmitter {
     return delay
   }
 
-  /** Connects, resolving on the first connection and rejecting with a coded error on a fatal one or at connectTimeout. */
+  /**
+   * Connects, resolving on the first connection. Rejects with a coded error
+   * at connectTimeout, or as soon as every URL has failed with an error that
+   * another attempt will not fix (fatalConnectError: credentials, vhost, TLS,
+   * a host that does not exist): with one URL, at its first such failure.
+   */
   async open (): Promise<void> {
     if (this.state !== 'idle') throw new FST_AMQP_CLOSED('open() called twice')
     this.state = 'connecting'
     const { opts, log } = this
-    const manager = this.transport.connect({
-      heartbeat: opts.heartbeat,
-      reconnectDelay: opts.reconnectDelay,
-      connectTimeout: opts.connectTimeout,
-      connectionName: this.role === 'publish' ? opts.connectionName : `${opts.connectionName} (consumers)`
-    })
+    let manager: ConnectionManager
+    try {
+      manager = this.transport.connect({
+        heartbeat: opts.heartbeat,
+        reconnectDelay: opts.reconnectDelay,
+        connectTimeout: opts.connectTimeout,
+        connectionName: this.role === 'publish' ? opts.connectionName : `${opts.connectionName} (consumers)`,
+        ...(opts.tls === undefined ? {} : { tls: opts.tls }),
+        auth: opts.auth
+      })
+    } catch (err) {
+      this.state = 'closed'
+      // Only the TLS key, certificate or pfx is read before the first attempt.
+      throw opts.tls === undefined ? err : tlsSetupError(err, this.displayUrl)
+    }
     this.manager = manager
+    if (opts.tls?.rejectUnauthorized === false && this.role === 'publish') {
+      log.warn({}, 'amqp tls.rejectUnauthorized is false: the broker\'s certificate is not checked, so anyone on the way can read the traffic, the password included')
+    }
 
     manager.on('connect', ({ connection, url }) => {
       if (this.closed) return
@@ -149,6 +166,10 @@ export class Connection extends EventEmitter {
     })
 
     let lastError: Error | undefined
+    // The URLs whose last attempt failed for good (manager rotates through the list,
+    // and names in connectFailed the URL it tried, as given).
+    const failedForGood = new Set<string>()
+    const distinctUrls = new Set(opts.urls).size
     try {
       await new Promise<void>((resolve, reject) => {
         const finish = (err?: Error) => {
@@ -165,11 +186,24 @@ export class Connection extends EventEmitter {
         }, opts.connectTimeout)
         const onConnect = () => finish()
         const onFailed = ({ err, url }: { err: Error, url: unknown }) => {
+          // No pause after an attempt that ends while closing: close() waits for it.
+          if (this.closed) {
+            manager.reconnectTimeInSeconds = 0
+            return
+          }
           lastError = err
           const where = typeof url === 'string' ? redactUrl(url) : this.displayUrl
           const fatal = fatalConnectError(err, where)
-          if (fatal) finish(fatal)
-          else log.warn({ err: describeError(err), url: where, retryIn: this.scheduleRetry(manager) }, 'amqp connection attempt failed; retrying')
+          if (fatal === undefined) {
+            if (typeof url === 'string') failedForGood.delete(url)
+            log.warn({ err: describeError(err), url: where, retryIn: this.scheduleRetry(manager) }, 'amqp connection attempt failed; retrying')
+            return
+          }
+          if (typeof url === 'string') failedForGood.add(url)
+          // Either way no pause: boot fails now (and close() need not wait), or another URL may answer.
+          manager.reconnectTimeInSeconds = 0
+          if (failedForGood.size >= distinctUrls || typeof url !== 'string') return finish(fatal)
+          log.warn({ err: describeError(fatal), url: where, retryIn: 0 }, 'amqp connection attempt failed for good on this URL; trying the next one')
         }
         manager.on('connectFailed', onFailed)
         manager.on('connect', onConnect)
@@ -179,9 +213,15 @@ export class Connection extends EventEmitter {
       this.close().catch(() => {})
       throw err
     }
-    // Keep logging failed attempts after boot.
-    manager.on('connectFailed', ({ err }) => {
-      if (!this.closed) log.warn({ err: describeError(err), retryIn: this.scheduleRetry(manager) }, 'amqp reconnection attempt failed; retrying')
+    // After boot nothing is fatal (a certificate may be renewed, a DNS name come
+    // back): keep trying, logging what would have failed boot as an error.
+    manager.on('connectFailed', ({ err, url }) => {
+      if (this.closed) return
+      const where = typeof url === 'string' ? redactUrl(url) : this.displayUrl
+      const fatal = fatalConnectError(err, where)
+      const retryIn = this.scheduleRetry(manager)
+      if (fatal) log.error({ err: describeError(fatal), url: where, retryIn }, 'amqp reconnection attempt failed, and will until the broker or this service is fixed; retrying')
+      else log.warn({ err: describeError(err), url: where, retryIn }, 'amqp reconnection attempt failed; retrying')
     })
   }
 

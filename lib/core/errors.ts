@@ -21,6 +21,18 @@ export const FST_AMQP_ACCESS_REFUSED = createError('FST_AMQP_ACCESS_REFUSED', 'R
 /** The virtual host in the URL does not exist or the user may not open it. */
 export const FST_AMQP_VHOST_NOT_ALLOWED = createError('FST_AMQP_VHOST_NOT_ALLOWED', 'RabbitMQ at %s refused the virtual host: %s', 503)
 
+/**
+ * The TLS connection failed in a way another attempt will not fix: the
+ * broker's certificate is not trusted, has expired or does not name the
+ * host; the broker refused the client certificate (or its absence); the key
+ * or pfx could not be read. The message names Node's TLS error code and says
+ * what to check; the TLS error is `cause`.
+ */
+export const FST_AMQP_TLS = createError('FST_AMQP_TLS', 'TLS connection to RabbitMQ at %s failed: %s', 503)
+
+/** The broker's host name does not resolve (DNS answered that it does not exist). */
+export const FST_AMQP_HOST_NOT_FOUND = createError('FST_AMQP_HOST_NOT_FOUND', 'The host of RabbitMQ at %s does not resolve: %s', 503)
+
 /** The plugin is closing or closed; nothing new is accepted. */
 export const FST_AMQP_CLOSED = createError('FST_AMQP_CLOSED', 'fastify-warren is closed: %s', 503)
 
@@ -116,6 +128,8 @@ export const errors = {
   FST_AMQP_CONNECT_TIMEOUT,
   FST_AMQP_ACCESS_REFUSED,
   FST_AMQP_VHOST_NOT_ALLOWED,
+  FST_AMQP_TLS,
+  FST_AMQP_HOST_NOT_FOUND,
   FST_AMQP_CLOSED,
   FST_AMQP_NOT_CONNECTED,
   FST_AMQP_BLOCKED,

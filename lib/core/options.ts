@@ -1,6 +1,7 @@
+import { isIP } from 'node:net'
 import { isDefinition, type Definition } from '../contracts/define'
 import { FST_AMQP_INVALID_OPTION } from './errors'
-import type { ExchangeType, WarrenOptions } from './types'
+import type { ExchangeType, TlsOptions, WarrenOptions } from './types'
 
 /** @internal An error constructor taking (field, reason). */
 export type ErrorClass = new (field: string, reason: string) => Error
@@ -8,6 +9,12 @@ export type ErrorClass = new (field: string, reason: string) => Error
 /** @internal Options with every default filled in. */
 export interface NormalizedOptions {
   urls: string[]
+  /** The socket's TLS settings (only those given), for amqps:// URLs. */
+  tls: Readonly<TlsOptions> | undefined
+  /** The SASL mechanism: PLAIN (the URL's user and password) or EXTERNAL (the client certificate). */
+  auth: 'plain' | 'external'
+  /** The registration's name (`app.amqp.<name>`), or undefined for the default one. */
+  name: string | undefined
   exchange: string
   /** Every exchange declared at boot, the plugin's own (topic) included. */
   exchanges: Record<string, ExchangeType>
@@ -49,10 +56,21 @@ export const ASYNCAPI_UI = {
 
 /** @internal Every option the plugin takes. */
 export const OPTION_NAMES: ReadonlySet<string> = new Set([
-  'url', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
+  'url', 'tls', 'auth', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
   'connectTimeout', 'reconnectDelay', 'reconnectDelayMax', 'publishTimeout',
   'publishBuffer', 'publishBufferBytes', 'maxMessageSize', 'closeTimeout',
-  'publishes', 'asyncapi', 'healthRoute'
+  'publishes', 'asyncapi', 'healthRoute', 'name', 'queueType'
+])
+
+/**
+ * @internal
+ * Names a registration may not take: the members of `app.amqp` itself (its
+ * methods, and what every object inherits), and `then`, which would make
+ * `app.amqp` look like a promise to `await`.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'publish', 'request', 'gather', 'consume', 'health', 'asyncapi', 'then',
+  ...Object.getOwnPropertyNames(Object.prototype)
 ])
 
 /** @internal */
@@ -214,6 +232,91 @@ function assertUrl (name: string, value: unknown): string {
   return value
 }
 
+/** What a bad TLS value was, without a byte of it: it may be a key. */
+function describeSecret (value: unknown): string {
+  if (typeof value === 'string') return `a string of ${value.length} characters`
+  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`
+  return describe(value)
+}
+
+/** PEM text (a string or a Buffer), as Node's tls takes certificates and keys. */
+function assertPem (name: string, value: unknown): string | Buffer {
+  if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
+    throw new FST_AMQP_INVALID_OPTION(name, `expected PEM text (a string or a Buffer), got ${describeSecret(value)}`)
+  }
+  if (!value.includes('-----BEGIN ')) {
+    // The usual mistake: a file's path instead of its contents.
+    throw new FST_AMQP_INVALID_OPTION(name, `expected PEM text (-----BEGIN ...), got ${describeSecret(value)} that is not PEM; for a file, pass its contents (readFileSync(path))`)
+  }
+  return value
+}
+
+const TLS_KEYS: ReadonlySet<string> = new Set(['ca', 'cert', 'key', 'passphrase', 'pfx', 'servername', 'rejectUnauthorized'] satisfies Array<keyof TlsOptions>)
+
+function assertTls (value: unknown, urls: string[]): Readonly<TlsOptions> | undefined {
+  if (value === undefined) return undefined
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) {
+    throw new FST_AMQP_INVALID_OPTION('tls', `expected an object of { ca, cert, key, passphrase, pfx, servername, rejectUnauthorized }, got ${describeSecret(value)}`)
+  }
+  // A tls option beside a plain URL means someone expects encryption that would not happen.
+  const plain = urls.findIndex((u) => new URL(u).protocol !== 'amqps:')
+  if (plain >= 0) {
+    throw new FST_AMQP_INVALID_OPTION('tls', `applies to amqps:// URLs only, but ${urls.length > 1 ? `url[${plain}]` : 'url'} is ${new URL(urls[plain]).protocol}//: use amqps:// (over amqp:// the password would go in the clear), or drop tls`)
+  }
+  const o = value as Record<string, unknown>
+  for (const k of Object.keys(o)) if (!TLS_KEYS.has(k)) throw new FST_AMQP_INVALID_OPTION(`tls.${k}`, 'unknown option')
+  const tls: TlsOptions = {}
+  if (o.ca !== undefined) {
+    if (Array.isArray(o.ca)) {
+      if (o.ca.length === 0) throw new FST_AMQP_INVALID_OPTION('tls.ca', 'the list of CA certificates is empty')
+      tls.ca = o.ca.map((c, i) => assertPem(`tls.ca[${i}]`, c))
+    } else {
+      tls.ca = assertPem('tls.ca', o.ca)
+    }
+  }
+  if (o.cert !== undefined) tls.cert = assertPem('tls.cert', o.cert)
+  if (o.key !== undefined) tls.key = assertPem('tls.key', o.key)
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new FST_AMQP_INVALID_OPTION(tls.cert === undefined ? 'tls.key' : 'tls.cert', 'a client certificate needs both tls.cert and tls.key')
+  }
+  if (o.pfx !== undefined) {
+    if ((typeof o.pfx !== 'string' && !Buffer.isBuffer(o.pfx)) || o.pfx.length === 0) {
+      throw new FST_AMQP_INVALID_OPTION('tls.pfx', `expected a PKCS#12 file's contents (a Buffer, or a string), got ${describeSecret(o.pfx)}`)
+    }
+    tls.pfx = o.pfx
+  }
+  if (o.passphrase !== undefined) {
+    if (typeof o.passphrase !== 'string') throw new FST_AMQP_INVALID_OPTION('tls.passphrase', `expected a string, got ${describeSecret(o.passphrase)}`)
+    if (tls.key === undefined && tls.pfx === undefined) throw new FST_AMQP_INVALID_OPTION('tls.passphrase', 'decrypts tls.key or tls.pfx, and neither is given')
+    tls.passphrase = o.passphrase
+  }
+  if (o.servername !== undefined) {
+    if (typeof o.servername !== 'string' || o.servername === '' || /[\s/:@]/.test(o.servername)) {
+      throw new FST_AMQP_INVALID_OPTION('tls.servername', `expected a host name, got ${describe(o.servername)}`)
+    }
+    if (isIP(o.servername) !== 0) throw new FST_AMQP_INVALID_OPTION('tls.servername', 'an IP address cannot be a TLS server name (RFC 6066): give the host name the broker\'s certificate names')
+    tls.servername = o.servername
+  }
+  if (o.rejectUnauthorized !== undefined) {
+    if (typeof o.rejectUnauthorized !== 'boolean') throw new FST_AMQP_INVALID_OPTION('tls.rejectUnauthorized', `expected a boolean, got ${describe(o.rejectUnauthorized)}`)
+    tls.rejectUnauthorized = o.rejectUnauthorized
+  }
+  return Object.freeze(tls)
+}
+
+function assertAuth (value: unknown, tls: Readonly<TlsOptions> | undefined, urls: string[]): 'plain' | 'external' {
+  if (value === undefined || value === 'plain') return 'plain'
+  if (value !== 'external') throw new FST_AMQP_INVALID_OPTION('auth', `expected "plain" or "external", got ${describe(value)}`)
+  if (tls?.cert === undefined && tls?.pfx === undefined) {
+    throw new FST_AMQP_INVALID_OPTION('auth', '"external" logs in with a client certificate: give tls.cert and tls.key, or tls.pfx (over amqps://)')
+  }
+  const withUser = urls.findIndex((u) => { const p = new URL(u); return p.username !== '' || p.password !== '' })
+  if (withUser >= 0) {
+    throw new FST_AMQP_INVALID_OPTION(urls.length > 1 ? `url[${withUser}]` : 'url', 'auth "external" logs in as the client certificate\'s user: the user name and password in the URL would not be used, remove them')
+  }
+  return 'external'
+}
+
 /**
  * @internal
  * Fills defaults and rejects bad values, naming the field, before any connection is made.
@@ -237,15 +340,24 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
   } else {
     urls = [assertUrl('url', o.url)]
   }
+  const tls = assertTls(o.tls, urls)
+  const auth = assertAuth(o.auth, tls, urls)
 
   const exchange = o.exchange === undefined ? DEFAULTS.exchange : assertString('exchange', o.exchange)
   const reconnectDelay = o.reconnectDelay === undefined ? DEFAULTS.reconnectDelay : assertInteger('reconnectDelay', o.reconnectDelay, 10, 600000)
   const reconnectDelayMax = o.reconnectDelayMax === undefined
     ? Math.max(reconnectDelay, DEFAULTS.reconnectDelayMax)
     : assertInteger('reconnectDelayMax', o.reconnectDelayMax, reconnectDelay, 3600000)
-  const connectionName = o.connectionName === undefined ? DEFAULTS.connectionName : assertString('connectionName', o.connectionName)
+  const name = o.name === undefined ? undefined : assertName(o.name)
+  // A named registration's connections are told apart in the broker's list by default.
+  const connectionName = o.connectionName !== undefined
+    ? assertString('connectionName', o.connectionName)
+    : name === undefined ? DEFAULTS.connectionName : `${DEFAULTS.connectionName}:${name}`
   return {
     urls,
+    tls,
+    auth,
+    name,
     exchange,
     exchanges: assertExchanges(o.exchanges, exchange),
     prefetch: o.prefetch === undefined ? DEFAULTS.prefetch : assertInteger('prefetch', o.prefetch, 1, 65535),

@@ -13,6 +13,37 @@ export interface WarrenOptions {
    */
   url: string | string[]
   /**
+   * TLS settings for `amqps://` URLs, handed to Node's `tls.connect()`: a
+   * private CA (`ca`), a client certificate (`cert` and `key`, or `pfx`),
+   * and so on. Not needed for a broker whose certificate a public CA signed
+   * (most managed brokers): `amqps://` alone checks it against Node's CAs.
+   * Refused with an `amqp://` or `memory://` URL, where it would not be used.
+   * The key, passphrase and pfx are never logged.
+   * @default undefined (Node's defaults)
+   */
+  tls?: TlsOptions
+  /**
+   * How the connection logs in: 'plain' sends the user name and password of
+   * the URL; 'external' (SASL EXTERNAL) lets the broker take the user from
+   * the client certificate (`tls.cert` and `tls.key`, or `tls.pfx`, both
+   * required), so the URL holds no user name or password. RabbitMQ needs
+   * the rabbitmq_auth_mechanism_ssl plugin, EXTERNAL in `auth_mechanisms`
+   * and `ssl_cert_login_from` (e.g. `common_name`).
+   * @default 'plain'
+   */
+  auth?: 'plain' | 'external'
+  /**
+   * Registers another broker (or another set of connections to the same
+   * one) beside the default registration, as `app.amqp.<name>`: the same
+   * API, over connections, consumers and a lifecycle of its own. A
+   * JavaScript identifier that is not one of `app.amqp`'s own members
+   * (`publish`, `consume`, `then`, ...). Declare it for TypeScript in
+   * {@link AmqpRegistrations}. Without it, the registration is `app.amqp`
+   * itself; each name (and the default) may be registered once.
+   * @default undefined (the default registration)
+   */
+  name?: string
+  /**
    * The exchange publish(), consume() and request() use unless told otherwise:
    * a durable topic exchange, declared at boot.
    * @default 'warren'
@@ -133,6 +164,42 @@ export interface WarrenOptions {
    * @default undefined
    */
   healthRoute?: string
+}
+
+/**
+ * TLS settings of the connections (`amqps://` URLs only), passed to Node's
+ * `tls.connect()`. PEM text (a string or a Buffer) where a certificate or key
+ * is asked for: read files yourself (`readFileSync('ca.pem')`).
+ */
+export interface TlsOptions {
+  /**
+   * The CA certificates to trust instead of Node's bundled ones, as PEM (one
+   * or more certificates, or a list): the broker's private CA.
+   * @default Node's trusted CAs
+   */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** The client certificate chain, as PEM, for brokers that ask for one (and for `auth: 'external'`). */
+  cert?: string | Buffer
+  /** The client certificate's private key, as PEM (encrypted with `passphrase` if need be). */
+  key?: string | Buffer
+  /** Decrypts `key` or `pfx`. Never logged. */
+  passphrase?: string
+  /** The client certificate and key (and CAs) as one PKCS#12 file, instead of `cert` and `key`. */
+  pfx?: string | Buffer
+  /**
+   * The host name checked against the broker's certificate, and sent as
+   * SNI, when it is not the URL's host (an IP address in the URL, or a
+   * tunnel).
+   * @default the URL's host name (none for an IP address)
+   */
+  servername?: string
+  /**
+   * Whether to refuse a broker whose certificate is not signed by a trusted
+   * CA or does not name its host. `false` is for tests only: anyone on the
+   * way can then read the traffic, the password included.
+   * @default true
+   */
+  rejectUnauthorized?: boolean
 }
 
 /** Options of the AsyncAPI document and its page. */

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events'
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls'
 import type { ChannelModel } from 'amqplib'
 
 /*
@@ -36,6 +37,10 @@ export interface ConnectOptions {
   connectTimeout: number
   /** Shown in the broker's connection list. */
   connectionName: string
+  /** For amqps:// URLs: passed to Node's tls.connect(). */
+  tls?: Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'servername' | 'rejectUnauthorized'>
+  /** The SASL mechanism: PLAIN with the URL's user and password, or EXTERNAL (the client certificate). @default 'plain' */
+  auth?: 'plain' | 'external'
 }
 
 /** @internal Makes connection managers for one plugin instance's URLs. */

@@ -9,6 +9,8 @@ const url = 'amqp://guest:guest@127.0.0.1:5672'
 t.test('normalizeOptions fills every default', async (t) => {
   t.same(normalizeOptions({ url }), {
     urls: [url],
+    tls: undefined,
+    auth: 'plain',
     ...DEFAULTS,
     exchanges: { warren: 'topic' },
     publishes: [],
