@@ -16,6 +16,8 @@ const BINDING_VERSION = '0.3.0'
 export interface ConsumerDescription {
   queue: string
   exclusive: boolean
+  /** Its queue's type: its wait and dead-letter queues are of the same; a stream has none. */
+  queueType: 'classic' | 'quorum' | 'stream'
   exchange: string
   exchangeType: ExchangeType
   routingKeys: string[]
@@ -210,16 +212,22 @@ export function asyncApiDocument (service: ServiceDescription): Json {
       bindingVersion: BINDING_VERSION
     }
     if (c.queueArguments !== undefined) queueBinding['x-arguments'] = plain(c.queueArguments)
-    const retry = c.attempts > 1
-      ? `Tried up to ${c.attempts} times: a failed message waits in ${c.exclusive ? 'a server-named wait queue' : `${c.queue}.retry.<n>`} (a per-message TTL), then comes back to this queue only. `
-      : 'Tried once. '
-    const dead = c.deadLetter !== undefined
-      ? `Then it goes to the dead-letter queue ${c.deadLetter}, with the reason and the error in x-warren-* headers; so does a message that fails its schema or does not decode.`
-      : 'Then it is rejected (no dead-letter queue).'
+    const stream = c.queueType === 'stream'
+    const kind = stream ? 'A stream. ' : c.queueType === 'quorum' ? 'A quorum queue. ' : ''
+    const retry = stream
+      ? 'Every consumer reads every message from its offset. '
+      : c.attempts > 1
+        ? `Tried up to ${c.attempts} times: a failed message waits in ${c.exclusive ? 'a server-named wait queue' : `${c.queue}.retry.<n>`} (a per-message TTL), then comes back to this queue only. `
+        : 'Tried once. '
+    const dead = stream
+      ? 'A message that fails is logged and passed over: a stream has no retries nor dead-letter queue.'
+      : c.deadLetter !== undefined
+        ? `Then it goes to the dead-letter queue ${c.deadLetter}, with the reason and the error in x-warren-* headers; so does a message that fails its schema or does not decode.`
+        : 'Then it is rejected (no dead-letter queue).'
     channels[queueId] = {
       address: c.queue || null,
       title: c.exclusive ? `An exclusive queue bound to ${c.routingKeys.join(', ')}` : `Queue ${c.queue}`,
-      description: `Bound to exchange ${c.exchange === '' ? '(default)' : c.exchange} (${c.exchangeType}) with ${c.routingKeys.map((k) => `"${k}"`).join(', ')}. ${isRequest ? 'Requests are answered, never retried; another message on this queue is handled as a message: ' : ''}${retry}${dead}`,
+      description: `${kind}Bound to exchange ${c.exchange === '' ? '(default)' : c.exchange} (${c.exchangeType}) with ${c.routingKeys.map((k) => `"${k}"`).join(', ')}. ${isRequest ? 'Requests are answered, never retried; another message on this queue is handled as a message: ' : ''}${retry}${dead}`,
       messages: { [messageId]: ref(`#/components/messages/${messageId}`) },
       bindings: { amqp: queueBinding }
     }
@@ -247,6 +255,7 @@ export function asyncApiDocument (service: ServiceDescription): Json {
         messages: { [messageId]: ref(`#/components/messages/${messageId}`) },
         bindings: { amqp: { is: 'queue', queue: { name: c.deadLetter, durable: true, exclusive: false, autoDelete: false, vhost }, bindingVersion: BINDING_VERSION } }
       }
+      if (c.queueType === 'quorum') channels[dlq].bindings.amqp['x-arguments'] ??= { 'x-queue-type': 'quorum' }
     }
   }
 

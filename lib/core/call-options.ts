@@ -3,6 +3,8 @@ import { FST_AMQP_INVALID_ARGUMENT } from './errors'
 import { assertInteger, assertString, describe, EXCHANGE_TYPES, type NormalizedOptions } from './options'
 import type { ConsumeOptions, ExchangeType, GatherOptions, NextStage, PublishOptions, RequestOptions } from './types'
 import type { NormalizedRetry } from './retry'
+import { normalizeQueueSettings, queueArguments } from './queue-options'
+import type { StreamOffset } from './stream-offset'
 import { waitQueueName, type ConsumerTopology } from './topology'
 
 /*
@@ -15,7 +17,10 @@ const ARG = FST_AMQP_INVALID_ARGUMENT
 const PUBLISH_KEYS = new Set(['exchange', 'mandatory', 'persistent', 'headers', 'expiration', 'priority', 'messageId', 'correlationId', 'contentType', 'timeout'])
 const REQUEST_KEYS = new Set(['timeout', 'exchange', 'headers'])
 const GATHER_KEYS = new Set(['timeout', 'exchange', 'headers', 'expect'])
-const CONSUME_KEYS = new Set(['queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter', 'queueArguments', 'schema'])
+const CONSUME_KEYS = new Set([
+  'queue', 'exclusive', 'exchange', 'exchangeType', 'headers', 'match', 'prefetch', 'next', 'retry', 'deadLetter', 'queueArguments', 'schema',
+  'queueType', 'deliveryLimit', 'singleActiveConsumer', 'priority', 'offset'
+])
 const SCHEMA_KEYS = new Set(['body', 'headers'])
 const RETRY_KEYS = new Set(['attempts', 'delay', 'factor', 'maxDelay', 'jitter'])
 const NEXT_KEYS = new Set(['routingKey', 'exchange'])
@@ -132,6 +137,10 @@ export interface NormalizedConsume {
   retry: NormalizedRetry
   /** Undefined when its messages have no schema. */
   contract: ConsumeContract | undefined
+  /** Its consumer priority (x-priority), if set. */
+  priority: number | undefined
+  /** Where a stream consumer starts reading; undefined for other queues. */
+  offset: StreamOffset | undefined
 }
 
 /** @internal The most wait queues a consumer declares. */
@@ -259,8 +268,12 @@ export function normalizeConsumeArgs (target: unknown, second: unknown, third: u
     bindArgs = { ...headers, 'x-match': o.match ?? 'all' }
   }
 
-  const retry = normalizeRetry(o.retry)
-  const deadLetter = normalizeDeadLetter(o.deadLetter, queue, exclusive)
+  const userArgs = o.queueArguments === undefined ? undefined : assertObject('options.queueArguments', o.queueArguments)
+  const settings = normalizeQueueSettings(o, userArgs, exclusive, defaults.queueType)
+  const stream = settings.type === 'stream'
+  const retry = normalizeRetry(stream ? false : o.retry)
+  const deadLetter = stream ? undefined : normalizeDeadLetter(o.deadLetter, queue, exclusive)
+  const { args: queueArgs, deadLetterAtStart } = queueArguments(userArgs, settings, deadLetter)
   // One wait queue per retry, up to MAX_WAIT_QUEUES; later retries share the last one.
   const retryLevels = Math.min(retry.attempts - 1, MAX_WAIT_QUEUES)
   // The longest wait queue name must be a valid queue name too.
@@ -273,14 +286,19 @@ export function normalizeConsumeArgs (target: unknown, second: unknown, third: u
       exclusive,
       routingKeys,
       bindArgs,
-      queueArgs: o.queueArguments === undefined ? undefined : assertObject('options.queueArguments', o.queueArguments),
+      queueArgs,
+      queueType: settings.type,
+      singleActiveConsumer: settings.singleActiveConsumer,
       retryLevels,
-      deadLetter
+      deadLetter,
+      deadLetterAtStart
     },
     prefetch: o.prefetch === undefined ? defaults.prefetch : assertInteger('options.prefetch', o.prefetch, 1, 65535, ARG),
     next: o.next === undefined ? undefined : normalizeNext(o.next, exchange),
     retry,
-    contract
+    contract,
+    priority: settings.priority,
+    offset: settings.offset
   }
   return { spec, handler: handler as (...args: any[]) => unknown }
 }

@@ -13,6 +13,7 @@ import { InFlight } from './in-flight'
 import type { Log } from './log'
 import type { Publisher } from './publisher'
 import { nextStep, type FailureReason } from './retry'
+import { offsetArgument, StreamCursor } from './stream-offset'
 import { bounded } from './timeout'
 import { declareConsumer } from './topology'
 import type { Consumer, ConsumerHealth, MessageHandler } from './types'
@@ -56,6 +57,8 @@ export class WarrenConsumer implements Consumer {
   private readonly channel: ManagedChannel<Channel>
   private readonly log: Log
   private readonly failures: FailureQueues
+  /** A stream consumer's position; undefined for other queues. */
+  private readonly cursor: StreamCursor | undefined
   private readonly view: ConsumerView
   private consumerTag: string | undefined
   /** Why the last setup failed, until one succeeds. */
@@ -83,7 +86,8 @@ export class WarrenConsumer implements Consumer {
     const t = spec.topology
     this.queue = t.queue
     this.log = ctx.log
-    this.failures = new FailureQueues(ctx.conn, t)
+    this.failures = new FailureQueues(ctx.conn, t, ctx.log)
+    this.cursor = spec.offset === undefined ? undefined : new StreamCursor(spec.offset)
     const self = this
     this.view = {
       get queue () { return self.queue },
@@ -119,6 +123,7 @@ export class WarrenConsumer implements Consumer {
     return {
       queue: this.queue,
       exclusive: t.exclusive,
+      queueType: t.queueType,
       exchange: t.exchange,
       exchangeType: t.exchangeType,
       routingKeys: t.routingKeys,
@@ -144,6 +149,10 @@ export class WarrenConsumer implements Consumer {
    * so too: those messages hold its prefetch until they can be moved.
    */
   health (): ConsumerHealth {
+    return this.withPosition(this.state())
+  }
+
+  private state (): ConsumerHealth {
     if (this.running) {
       if (this.stuck === 0 || this.moveError === undefined) return { queue: this.queue, running: true }
       return { queue: this.queue, running: true, reason: `${this.stuck} failed message(s) cannot be moved to their wait or dead-letter queue; trying again`, error: describeError(this.moveError) }
@@ -155,6 +164,15 @@ export class WarrenConsumer implements Consumer {
         : this.ctx.conn.current === undefined ? 'the connection is down' : 'starting'
     const health: ConsumerHealth = { queue: this.queue, running: false, reason }
     if (this.lastError !== undefined) health.error = describeError(this.lastError)
+    return health
+  }
+
+  /** A stream consumer's health says where it is, and how many messages it passed over. */
+  private withPosition (health: ConsumerHealth): ConsumerHealth {
+    const cursor = this.cursor
+    if (cursor === undefined) return health
+    if (cursor.last !== undefined) health.offset = cursor.last
+    health.failed = cursor.failed
     return health
   }
 
@@ -180,10 +198,21 @@ export class WarrenConsumer implements Consumer {
   }
 
   private async setup (ch: Channel): Promise<void> {
-    this.queue = await declareConsumer(ch, this.spec.topology)
+    const t = this.spec.topology
+    this.queue = await declareConsumer(ch, t)
     this.failures.reset(this.queue)
+    // The queue dead-letters past its delivery limit to the dead-letter queue by itself: it must exist first.
+    if (t.deadLetterAtStart) await this.failures.deadLetterQueue()
+    // Per consumer, never global: RabbitMQ 4.3 refuses global QoS, and a stream needs a prefetch.
     await ch.prefetch(this.spec.prefetch)
-    const { consumerTag } = await ch.consume(this.queue, (raw) => this.onDelivery(ch, raw))
+    const args: Record<string, unknown> = {}
+    if (this.spec.priority !== undefined) args['x-priority'] = this.spec.priority
+    if (this.cursor !== undefined) {
+      const from = this.cursor.start()
+      args['x-stream-offset'] = offsetArgument(from)
+      this.log.debug({ queue: this.queue, offset: from instanceof Date ? from.toISOString() : from }, 'amqp stream consumer subscribing')
+    }
+    const { consumerTag } = await ch.consume(this.queue, (raw) => this.onDelivery(ch, raw), { arguments: args })
     this.consumerTag = consumerTag
   }
 
@@ -197,7 +226,15 @@ export class WarrenConsumer implements Consumer {
     // After cancel() has begun, leave the message unacked: closing the channel returns it to the queue.
     if (this.stopping) return
     this.inFlight.enter()
-    this.handle(ch, raw).then(this.handled, (err: unknown) => this.settlementFailed(ch, raw, err))
+    if (this.cursor === undefined) {
+      this.handle(ch, raw).then(this.handled, (err: unknown) => this.settlementFailed(ch, raw, err))
+      return
+    }
+    const over = this.cursor.delivered(raw.properties.headers)
+    this.handle(ch, raw).then(
+      () => { over(); this.handled() },
+      (err: unknown) => { over(); this.settlementFailed(ch, raw, err) }
+    )
   }
 
   private readonly handled = (): void => {
@@ -360,6 +397,11 @@ export class WarrenConsumer implements Consumer {
     if (step.to === 'reject') {
       this.settle(ch, raw, 'reject')
       trace.outcome('reject')
+      if (this.cursor !== undefined) {
+        this.cursor.failed++
+        log.error(details, 'amqp stream message failed; passed over: a stream has no retries nor dead-letter queue')
+        return
+      }
       log.error(details, 'amqp message rejected: no try left and no dead-letter queue (dropped, unless the queue has its own x-dead-letter-exchange)')
       return
     }
@@ -484,7 +526,8 @@ export class WarrenConsumer implements Consumer {
       return
     }
     try {
-      if (how === 'ack') ch.ack(raw)
+      // A stream takes acks only (RabbitMQ closes the connection for a nack or reject on one): each moves the consumer on.
+      if (how === 'ack' || this.cursor !== undefined) ch.ack(raw)
       else ch.nack(raw, false, how === 'requeue')
     } catch (err) {
       // The channel began closing since the check: the broker redelivers.
@@ -506,7 +549,11 @@ export class WarrenConsumer implements Consumer {
     if (this.channel.current === undefined) await this.channel.close()
     await this.starting?.catch(noop)
     const ch = this.channel.current
-    if (ch && this.consumerTag) await bounded(ch.cancel(this.consumerTag), CANCEL_WAIT)
+    // A single active consumer is not cancelled first: that would hand the queue to the next
+    // consumer while handlers run here, and a message they do not finish would come back to
+    // it out of order. New deliveries are left unacked instead; closing the channel returns
+    // them, and hands over, at once.
+    if (ch && this.consumerTag && !this.spec.topology.singleActiveConsumer) await bounded(ch.cancel(this.consumerTag), CANCEL_WAIT)
     if (!await this.inFlight.idle(this.ctx.closeTimeout)) {
       this.log.warn({ queue: this.queue, inFlight: this.inFlight.size }, 'amqp handlers still running at closeTimeout; their messages return to the queue')
     }

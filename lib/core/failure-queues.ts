@@ -1,7 +1,8 @@
 import type { Channel } from 'amqplib'
 import type { Connection } from './connection'
 import { FST_AMQP_NOT_CONNECTED } from './errors'
-import { declareDeadLetterQueue, declareWaitQueue, type ConsumerTopology } from './topology'
+import type { Log } from './log'
+import { declareDeadLetterQueue, declareWaitQueue, waitQueueName, type ConsumerTopology } from './topology'
 
 /*
  * A consumer's wait queues and dead-letter queue, declared on first need
@@ -9,7 +10,21 @@ import { declareDeadLetterQueue, declareWaitQueue, type ConsumerTopology } from 
  * retried) or never fails leaves no extra queue on the broker. A copy that
  * comes back unroutable (its queue was deleted) makes the queue be forgotten
  * and declared again: the consumer's own channel is never closed for it.
+ *
+ * A quorum queue's are quorum queues. One that exists as a classic queue
+ * (declared by a version of the plugin that made them classic) is used as
+ * it is, with a warning, rather than left refusing every failed message.
  */
+
+/** The arguments a classic wait or dead-letter queue lacks (or has otherwise) that a quorum one is declared with. */
+const QUORUM_ARGUMENTS = new Set(['x-queue-type', 'x-dead-letter-strategy', 'x-overflow'])
+
+/** Whether `err` says the queue exists as a classic queue where a quorum one was declared. */
+function existsAsClassic (err: unknown): boolean {
+  const e = err as { code?: unknown, argument?: unknown, actual?: unknown }
+  return e?.code === 'FST_AMQP_TOPOLOGY_MISMATCH' && typeof e.argument === 'string' && QUORUM_ARGUMENTS.has(e.argument) &&
+    (e.actual === '(not set)' || (e.argument === 'x-queue-type' && typeof e.actual === 'string' && e.actual.startsWith('classic')))
+}
 
 const noop = () => {}
 
@@ -21,7 +36,7 @@ export class FailureQueues {
   private readonly exclusiveWaits = new Set<string>()
   private queue: string
 
-  constructor (private readonly conn: Connection, private readonly topology: ConsumerTopology) {
+  constructor (private readonly conn: Connection, private readonly topology: ConsumerTopology, private readonly log: Log) {
     this.queue = topology.queue
   }
 
@@ -46,17 +61,18 @@ export class FailureQueues {
 
   /** The wait queue of `level` (1-based), declared if need be. */
   waitQueue (level: number): Promise<string> {
+    const { exclusive, queueType } = this.topology
     return this.ensure(level, async (ch) => {
-      const name = await declareWaitQueue(ch, this.queue, level, this.topology.exclusive)
-      if (this.topology.exclusive) this.exclusiveWaits.add(name)
+      const name = await declareWaitQueue(ch, this.queue, level, exclusive, queueType)
+      if (exclusive) this.exclusiveWaits.add(name)
       return name
-    })
+    }, exclusive ? undefined : waitQueueName(this.queue, level))
   }
 
   /** The dead-letter queue, declared if need be. */
   deadLetterQueue (): Promise<string> {
     const name = this.topology.deadLetter!
-    return this.ensure(0, (ch) => declareDeadLetterQueue(ch, name))
+    return this.ensure(0, (ch) => declareDeadLetterQueue(ch, name, this.topology.exclusive ? 'classic' : this.topology.queueType), name)
   }
 
   /** Declares `name` again before its next use (it was found missing). */
@@ -66,10 +82,10 @@ export class FailureQueues {
   }
 
   /** Single flight per queue; a failed declaration is tried again next time. */
-  private ensure (key: number, declare: (ch: Channel) => Promise<string>): Promise<string> {
+  private ensure (key: number, declare: (ch: Channel) => Promise<string>, name?: string): Promise<string> {
     let entry = this.declared.get(key)
     if (entry === undefined) {
-      const made: { promise: Promise<string>, name?: string } = { promise: this.onThrowawayChannel(declare) }
+      const made: { promise: Promise<string>, name?: string } = { promise: this.declareOrUseClassic(declare, name) }
       made.promise.then((name) => { made.name = name }, () => { if (this.declared.get(key) === made) this.declared.delete(key) })
       this.declared.set(key, made)
       entry = made
@@ -78,11 +94,26 @@ export class FailureQueues {
   }
 
   /**
+   * Declares the queue; a quorum consumer's queue `name` that exists as a
+   * classic queue is used as it is (checked to exist), with a warning.
+   */
+  private async declareOrUseClassic (declare: (ch: Channel) => Promise<string>, name: string | undefined): Promise<string> {
+    try {
+      return await this.onThrowawayChannel(declare)
+    } catch (err) {
+      if (name === undefined || this.topology.queueType !== 'quorum' || !existsAsClassic(err)) throw err
+      await this.onThrowawayChannel(async (ch) => { await ch.checkQueue(name) })
+      this.log.warn({ queue: this.queue, existing: name, err }, 'amqp queue of a quorum consumer exists as a classic queue: it is used as it is, on one node only; delete it when empty to have it declared as a quorum queue')
+      return name
+    }
+  }
+
+  /**
    * Declares on a channel of its own on the consuming connection (an
    * exclusive queue must belong to the connection that consumes it): a
    * refused declaration closes that channel, not the consumer's.
    */
-  private async onThrowawayChannel (declare: (ch: Channel) => Promise<string>): Promise<string> {
+  private async onThrowawayChannel<T> (declare: (ch: Channel) => Promise<T>): Promise<T> {
     const model = this.conn.current
     if (!model) throw new FST_AMQP_NOT_CONNECTED('the consuming connection is down')
     const ch = await model.createChannel()

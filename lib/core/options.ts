@@ -19,6 +19,8 @@ export interface NormalizedOptions {
   /** Every exchange declared at boot, the plugin's own (topic) included. */
   exchanges: Record<string, ExchangeType>
   prefetch: number
+  /** The queue type a consumer declares unless it says otherwise. */
+  queueType: 'classic' | 'quorum'
   connectionName: string
   heartbeat: number
   connectTimeout: number
@@ -77,6 +79,8 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
 export const DEFAULTS = {
   exchange: 'warren',
   prefetch: 10,
+  // Classic: queues declared before this option existed stay equivalent.
+  queueType: 'classic',
   connectionName: 'fastify-warren',
   heartbeat: 10,
   connectTimeout: 5000,
@@ -196,6 +200,26 @@ function assertAsyncApi (value: unknown, connectionName: string): NormalizedAsyn
     script: url('script'),
     stylesheet: url('stylesheet')
   }
+}
+
+/** A JavaScript identifier, so that `app.amqp.<name>` can be written as is. */
+const NAME = /^[A-Za-z_$][\w$]*$/
+
+/** @internal Throws FST_AMQP_INVALID_OPTION unless `value` can name a registration (`app.amqp.<name>`). */
+export function assertName (value: unknown): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new FST_AMQP_INVALID_OPTION('name', `expected an identifier (letters, digits, _ and $, not starting with a digit), got ${describe(value)}`)
+  }
+  // So that the default connectionName, `fastify-warren:<name>`, fits AMQP's 255 bytes.
+  if (value.length > 240) throw new FST_AMQP_INVALID_OPTION('name', 'longer than 240 characters')
+  if (RESERVED_NAMES.has(value)) throw new FST_AMQP_INVALID_OPTION('name', `"${value}" is taken by app.amqp itself`)
+  return value
+}
+
+function assertQueueType (value: unknown): 'classic' | 'quorum' {
+  if (value === 'classic' || value === 'quorum') return value
+  const why = value === 'stream' ? ': streams are chosen per consumer (consume()\'s queueType), as they have no retries' : ''
+  throw new FST_AMQP_INVALID_OPTION('queueType', `expected "classic" or "quorum", got ${describe(value)}${why}`)
 }
 
 function assertPath (name: string, value: unknown): string {
@@ -361,6 +385,7 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     exchange,
     exchanges: assertExchanges(o.exchanges, exchange),
     prefetch: o.prefetch === undefined ? DEFAULTS.prefetch : assertInteger('prefetch', o.prefetch, 1, 65535),
+    queueType: o.queueType === undefined ? DEFAULTS.queueType : assertQueueType(o.queueType),
     connectionName,
     heartbeat: o.heartbeat === undefined ? DEFAULTS.heartbeat : assertInteger('heartbeat', o.heartbeat, 0, 3600),
     connectTimeout: o.connectTimeout === undefined ? DEFAULTS.connectTimeout : assertInteger('connectTimeout', o.connectTimeout, 1, 600000),

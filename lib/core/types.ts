@@ -64,6 +64,18 @@ export interface WarrenOptions {
    */
   prefetch?: number
   /**
+   * The type of queue a consumer declares unless its own `queueType` (or an
+   * `x-queue-type` in its `queueArguments`) says otherwise: 'quorum' makes
+   * every named queue, with its wait queues and dead-letter queue, a
+   * replicated quorum queue. Exclusive queues stay classic (RabbitMQ has no
+   * other kind). Streams are chosen per consumer only: they change what a
+   * consumer does (no retries, every consumer reads every message).
+   * The default keeps queues declared by earlier versions equivalent: a
+   * classic queue is declared without `x-queue-type`.
+   * @default 'classic'
+   */
+  queueType?: 'classic' | 'quorum'
+  /**
    * This service's name: the name of its publishing connection in the
    * RabbitMQ management UI and `rabbitmqctl list_connections` (its consuming
    * connection is `<name> (consumers)`), and the `app_id` property of every
@@ -343,13 +355,85 @@ export interface ConsumeOptions {
   queue?: string
   /**
    * Arguments the queue is declared with, for what RabbitMQ configures per
-   * queue: `{ 'x-queue-type': 'quorum', 'x-delivery-limit': 5 }` (a quorum
-   * queue that gives up on a message redelivered five times, such as one that
-   * crashes the process), `{ 'x-max-length': 10000 }`, ... A queue that exists
-   * with other arguments fails with FST_AMQP_TOPOLOGY_MISMATCH.
+   * queue: `{ 'x-max-length': 10000 }`, `{ 'x-max-age': '7D' }` (a
+   * stream's retention), ... Prefer `queueType`, `deliveryLimit` and
+   * `singleActiveConsumer` to their `x-` arguments: given both, they must
+   * agree. A queue that exists with other arguments fails with
+   * FST_AMQP_TOPOLOGY_MISMATCH.
    * @default none
    */
   queueArguments?: Record<string, unknown>
+  /**
+   * The queue's type. `'classic'` is declared without `x-queue-type`, as
+   * before. `'quorum'`: a replicated queue that survives the loss of a node;
+   * its wait queues and dead-letter queue are quorum queues too (the wait
+   * queues dead-letter back at least once, `x-dead-letter-strategy:
+   * at-least-once`), so no queue of the consumer lives on one node only.
+   * `'stream'`: an append-only log that every consumer reads in full from
+   * its `offset`, and that keeps messages after they are handled. A message
+   * cannot be removed from a stream nor put back, so a stream consumer has no
+   * wait queues and no dead-letter queue: a handler that throws is logged
+   * (and its process span marked failed) and the consumer moves on to the
+   * next message. An exclusive queue is always classic. An `x-queue-type` in
+   * `queueArguments` must agree; alone, it sets the type.
+   * @default the plugin's `queueType` ('classic'); 'classic' for an exclusive queue
+   */
+  queueType?: 'classic' | 'quorum' | 'stream'
+  /**
+   * Quorum queues only: how many times the broker may deliver a message
+   * again after it came back unsettled (the consumer's channel or
+   * connection was lost, the process crashed or was closed while the
+   * handler ran), `x-delivery-limit`. Past it, the broker dead-letters the
+   * message to this consumer's dead-letter queue (as is, with `x-death`
+   * and `x-first-death-reason: 'delivery_limit'`, and without the
+   * `x-warren-*` headers), or drops it when the consumer has none or its
+   * `queueArguments` name their own `x-dead-letter-exchange`. The
+   * dead-letter queue is then declared when the consumer starts. The
+   * plugin's own retries (`retry`) do not count: a handler that throws is
+   * acked and its copy comes back through a wait queue as a new message, so
+   * `retry.attempts` is still what bounds those. A message that kills the
+   * process, which `retry` never sees, is what this bounds.
+   * @default none (RabbitMQ 3.x: unlimited; RabbitMQ 4.x: 20)
+   */
+  deliveryLimit?: number
+  /**
+   * One consumer of the queue at a time receives its messages, in order
+   * (`x-single-active-consumer`); the others wait. When the active one goes
+   * away (its app closes, its connection is lost, its process dies), the
+   * messages it held go back to the queue and the next consumer takes over
+   * from there. For strict order, keep `prefetch: 1`: with more, the active
+   * consumer runs that many handlers at once. Every consumer of the queue
+   * must set it: it is a queue argument. On closing, such a consumer does not
+   * cancel before its handlers finish (which would hand the queue over while
+   * they run): it stops taking new messages, waits, and closes, so the next
+   * consumer starts exactly where it stopped. Not for exclusive queues nor
+   * streams (RabbitMQ 3.10 has no single active consumer on streams).
+   * @default false
+   */
+  singleActiveConsumer?: boolean
+  /**
+   * The consumer's priority (`x-priority`), from -1000 to 1000: while a
+   * consumer of higher priority has room under its prefetch, the broker
+   * gives it the queue's messages; consumers of lower priority get them only
+   * when every higher one is full. Equal priorities share round-robin. Not
+   * the priority of messages (publish's `priority`). Not for streams.
+   * @default 0
+   */
+  priority?: number
+  /**
+   * Streams only: where a new consumer starts reading. `'first'`: the oldest
+   * message the stream keeps; `'last'`: the last chunk written (a few of the
+   * latest messages); `'next'`: only messages published after it starts; a
+   * number: that offset; a Date: the first messages written at that second
+   * or later (streams keep time by the second, and a chunk of messages by its
+   * first, so a few before it may come too). Once running, the consumer
+   * resumes after the last message it handled when its channel or connection
+   * is restarted, rather than from this offset again; a process that
+   * restarts begins again from this offset (keep your own offset to resume
+   * across restarts).
+   * @default 'next'
+   */
+  offset?: 'first' | 'last' | 'next' | number | Date
   /** A server-named, exclusive, auto-delete queue: every instance gets its own copy. @default false */
   exclusive?: boolean
   /** Exchange to bind the queue to. @default the plugin's exchange */
@@ -370,6 +454,7 @@ export interface ConsumeOptions {
    * dead-letter queue. An error with `retry: false` (see `noRetry()`) goes to
    * the dead-letter queue at once. `false` is `{ attempts: 1 }`.
    * Requests (messages with reply_to) are never retried: the error is the reply.
+   * A stream consumer has no retries: only `false` is accepted there.
    * @default { attempts: 3, delay: 1000, factor: 2, maxDelay: 60000, jitter: 0.2 }
    */
   retry?: RetryOptions | false
@@ -379,8 +464,10 @@ export interface ConsumeOptions {
    * and the original exchange and routing key in `x-warren-*` headers.
    * `true`: `<queue>.dlq`; a string: that queue; `false`: none, the message is
    * rejected (dead-lettered by the queue's own `x-dead-letter-exchange`, if it
-   * has one, else dropped) and logged. An exclusive queue has none unless named.
-   * @default true
+   * has one, else dropped) and logged. An exclusive queue has none unless
+   * named. A quorum consumer's is a quorum queue. A stream consumer has
+   * none: only `false` is accepted there.
+   * @default true (none for a stream)
    */
   deadLetter?: boolean | string
   /**
@@ -501,6 +588,10 @@ export interface ConsumerHealth {
   reason?: string
   /** The error its last setup failed with, until one succeeds. */
   error?: { code: string | undefined, message: string }
+  /** A stream consumer's: the offset of the last message it handled, once it has handled one. */
+  offset?: number
+  /** A stream consumer's: how many messages its handler failed on (logged and passed over: a stream has no retries). */
+  failed?: number
 }
 
 /** What health() reports, for a readiness route. */

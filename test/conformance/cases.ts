@@ -4,6 +4,8 @@ import { deadLetterCases } from './cases-dead-letter'
 import { deliveryCases } from './cases-delivery'
 import { lifecycleCases } from './cases-lifecycle'
 import { priorityCases } from './cases-priority'
+import { consumerCases } from './cases-consumers'
+import { queueTypeCases } from './cases-queue-types'
 
 /**
  * A golden case: something a client does, and what it sees, as plain JSON.
@@ -24,7 +26,9 @@ export const groups: Record<string, Case[]> = {
   'dead-lettering': deadLetterCases,
   delivery: deliveryCases,
   lifecycle: lifecycleCases,
-  priority: priorityCases
+  priority: priorityCases,
+  consumers: consumerCases,
+  'queue types': queueTypeCases
 }
 
 export const cases: Case[] = Object.values(groups).flat()

@@ -292,7 +292,10 @@ export class MemoryChannel extends EventEmitter implements ConsumerHost {
       if (q.consumers.some(c => c.exclusive) || (f.exclusive && q.consumers.length > 0)) {
         throw new ChannelFault(403, `ACCESS_REFUSED - queue '${queue}' in vhost '/' in exclusive use`)
       }
-      const consumer = new ChannelConsumer(tag, q, onMessage, !!f.noAck, !!f.exclusive, this.prefetchCount, this)
+      const args = roundTrip(f.arguments)
+      // amqplib's `priority` option is the x-priority argument.
+      const priority = f.priority ?? args['x-priority']
+      const consumer = new ChannelConsumer(tag, q, onMessage, !!f.noAck, !!f.exclusive, this.prefetchCount, this, typeof priority === 'number' && Number.isInteger(priority) ? priority : 0)
       this.consumers.set(tag, consumer)
       q.addConsumer(consumer)
       return { consumerTag: tag }
@@ -394,7 +397,7 @@ export class MemoryChannel extends EventEmitter implements ConsumerHost {
   private release (tag: number): Unacked {
     const u = this.unacked.get(tag)!
     this.unacked.delete(tag)
-    if (u.consumer) u.consumer.unacked--
+    if (u.consumer && --u.consumer.unacked === 0) u.queue.settledAll(u.consumer)
     if (this.globalPrefetch > 0) for (const c of this.consumers.values()) c.queue.changed()
     else if (u.consumer?.active) u.queue.changed()
     return u

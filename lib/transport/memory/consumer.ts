@@ -80,7 +80,9 @@ export class ChannelConsumer implements QueueConsumer {
     readonly exclusive: boolean,
     /** basic.qos prefetch at the time of basic.consume; 0 for none. */
     readonly prefetch: number,
-    private readonly host: ConsumerHost
+    private readonly host: ConsumerHost,
+    /** Its consumer priority (x-priority). */
+    readonly priority = 0
   ) {}
 
   hasRoom (): boolean {

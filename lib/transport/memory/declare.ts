@@ -18,7 +18,8 @@ const CHECKED_QUEUE_ARGS = [
   'x-expires', 'x-message-ttl', 'x-dead-letter-exchange', 'x-dead-letter-routing-key',
   'x-max-length', 'x-max-length-bytes', 'x-max-in-memory-length', 'x-max-in-memory-bytes',
   'x-max-priority', 'x-overflow', 'x-queue-mode', 'x-queue-type', 'x-single-active-consumer',
-  'x-delivery-limit', 'x-queue-master-locator', 'x-queue-leader-locator', 'x-quorum-initial-group-size'
+  'x-delivery-limit', 'x-queue-master-locator', 'x-queue-leader-locator', 'x-quorum-initial-group-size',
+  'x-dead-letter-strategy'
 ]
 
 function inequivalent (arg: string, kind: 'queue' | 'exchange', name: string, received: string, current: string): Error {
@@ -69,6 +70,9 @@ export function compareExchange (current: MemoryExchange, type: string, opts: { 
  * @internal
  * Throws the 406 RabbitMQ answers for a new queue whose type forbids its
  * flags: quorum and stream queues are durable, never exclusive nor auto-delete.
+ * A stream is refused outright: its offsets, its retention and its reading
+ * by every consumer are not emulated, and a queue that only looked like one
+ * would mislead a test.
  */
 export function checkNewQueue (decl: QueueDeclaration): void {
   checkMaxPriority(decl)
@@ -76,6 +80,7 @@ export function checkNewQueue (decl: QueueDeclaration): void {
   if (type !== 'classic' && type !== 'quorum' && type !== 'stream') {
     throw preconditionFailed(`invalid arg 'x-queue-type' for queue '${decl.name}' in vhost '/': ${JSON.stringify(String(type))}`)
   }
+  if (type === 'stream') throw preconditionFailed(`stream queues are not emulated by the in-memory broker (queue '${decl.name}' in vhost '/'): test streams on RabbitMQ`)
   if (type === 'classic') return
   const invalid = (property: string): Error => preconditionFailed(`invalid property '${property}' for queue '${decl.name}' in vhost '/'`)
   if (decl.exclusive) throw invalid('exclusive-owner')
@@ -109,6 +114,7 @@ export function policyOf (args: Record<string, unknown>): QueuePolicy {
     overflow: overflow === 'reject-publish' || overflow === 'reject-publish-dlx' ? overflow : 'drop-head',
     quorum: args['x-queue-type'] === 'quorum',
     deliveryLimit: intArg(args['x-delivery-limit']),
+    singleActiveConsumer: args['x-single-active-consumer'] === true,
     maxPriority: typeClass(args['x-max-priority']) === 'int' ? Math.min(args['x-max-priority'] as number, MAX_SUPPORTED_PRIORITY) : undefined
   }
 }

@@ -19,6 +19,17 @@ import type { DeathReason } from './dead-letter'
  * dropwhile stops at the first priority whose head is alive), and
  * max-length drop-head drops the overall head, which can be the message
  * just published when it outranks the rest (checked on RabbitMQ 3.10).
+ *
+ * A quorum queue (RabbitMQ 3.10) puts a message nacked or rejected with
+ * requeue at its back, but returns what a closed channel held to the front,
+ * in order.
+ *
+ * Consumers: round-robin among those with room under their prefetch, and,
+ * with consumer priorities (x-priority), among the highest-priority ones
+ * with room only. A single-active-consumer queue delivers to its oldest
+ * consumer only; when it goes, the next oldest takes over: at once in a
+ * quorum queue; in a classic queue, once the messages the cancelled one
+ * still holds are settled (its channel closing settles them too).
  */
 
 /** @internal A message held by a queue. */
@@ -44,6 +55,10 @@ export interface StoredMessage {
 export interface QueueConsumer {
   readonly tag: string
   readonly exclusive: boolean
+  /** Its consumer priority (x-priority); 0 by default. */
+  readonly priority: number
+  /** Messages delivered to it and not settled. */
+  readonly unacked: number
   /** Whether it can take another message now (prefetch). */
   hasRoom (): boolean
   /** Hands it a message; the consumer records it as unacked unless noAck. */
@@ -77,6 +92,8 @@ export interface QueuePolicy {
   /** A quorum queue: it counts returns (x-delivery-count) and honours x-delivery-limit. */
   quorum: boolean
   deliveryLimit: number | undefined
+  /** x-single-active-consumer: only the oldest consumer receives. */
+  singleActiveConsumer: boolean
   /** x-max-priority (at most 255), making it a priority queue; undefined for none. */
   maxPriority: number | undefined
 }
@@ -88,6 +105,10 @@ export class MemoryQueue {
   deleted = false
   private next = 0
   private hadConsumer = false
+  /** How many consumers have a priority other than 0: none, and the turn is plain round-robin. */
+  private prioritised = 0
+  /** A classic queue's cancelled single active consumer, still holding unacked messages: nobody else receives meanwhile. */
+  private holding: QueueConsumer | undefined
   private scheduled = false
   private timer: NodeJS.Timeout | undefined
   private timerAt = 0
@@ -151,6 +172,8 @@ export class MemoryQueue {
     if (this.deleted || msgs.length === 0) return
     for (const msg of msgs) {
       msg.redelivered = true
+      // A quorum queue puts a nacked message at its back.
+      if (now && this.policy.quorum) msg.seq = this.nextSeq()
       if (msg.deliveryCount !== undefined) {
         // A quorum queue counts each return, and gives up past x-delivery-limit.
         msg.deliveryCount++
@@ -207,6 +230,7 @@ export class MemoryQueue {
 
   addConsumer (consumer: QueueConsumer): void {
     this.consumers.push(consumer)
+    if (consumer.priority !== 0) this.prioritised++
     this.hadConsumer = true
     this.changed()
   }
@@ -216,8 +240,21 @@ export class MemoryQueue {
     const at = this.consumers.indexOf(consumer)
     if (at < 0) return
     this.consumers.splice(at, 1)
+    if (consumer.priority !== 0) this.prioritised--
     if (this.next > at) this.next--
+    // A single active consumer that goes hands over to the next oldest (a classic queue, once it holds nothing).
+    if (at === 0 && this.policy.singleActiveConsumer) {
+      if (!this.policy.quorum && consumer.unacked > 0) this.holding = consumer
+      this.changed()
+    }
     if (this.decl.autoDelete && this.hadConsumer && this.consumers.length === 0 && !this.deleted) this.host.autoDeleted(this)
+  }
+
+  /** `consumer` has settled every message it held: a cancelled single active consumer lets the next take over. */
+  settledAll (consumer: QueueConsumer): void {
+    if (this.holding !== consumer) return
+    this.holding = undefined
+    this.changed()
   }
 
   /** Marks the queue deleted: timers stop and its consumers are told. */
@@ -253,13 +290,27 @@ export class MemoryQueue {
     this.armTimer()
   }
 
-  /** The next consumer in turn with room, advancing the turn. */
+  /**
+   * The next consumer in turn with room, advancing the turn: the oldest
+   * alone for a single active consumer; else, with consumer priorities,
+   * the next in turn among the highest-priority ones with room.
+   */
   private pickConsumer (): QueueConsumer | undefined {
     const n = this.consumers.length
+    if (this.policy.singleActiveConsumer) {
+      if (this.holding !== undefined) return undefined
+      const active = this.consumers[0]
+      return active?.hasRoom() ? active : undefined
+    }
+    let top: number | undefined
+    if (this.prioritised > 0) {
+      for (const c of this.consumers) if ((top === undefined || c.priority > top) && c.hasRoom()) top = c.priority
+      if (top === undefined) return undefined
+    }
     for (let i = 0; i < n; i++) {
       const at = (this.next + i) % n
       const c = this.consumers[at]
-      if (c.hasRoom()) {
+      if ((top === undefined || c.priority === top) && c.hasRoom()) {
         this.next = (at + 1) % n
         return c
       }
