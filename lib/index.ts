@@ -8,13 +8,16 @@ import { normalizeOptions, type NormalizedAsyncApi } from './core/options'
 import { asyncApiPage } from './contracts/ui'
 import { defineMessage as define, defineRequest as defineReq } from './contracts/define'
 import { noRetry as markNoRetry } from './core/retry'
+import { addRegistration, stopAllConsumers } from './registrations'
 import type * as types from './core/types'
+import * as coreTypes from './core/types'
 import type * as contracts from './contracts/define'
 
 /**
  * fastify-warren: RabbitMQ for Fastify.
  *
- * Registers `app.amqp` with `publish()`, `request()`, `gather()` and `consume()`.
+ * Registers `app.amqp` with `publish()`, `request()`, `gather()` and `consume()`;
+ * with the `name` option, `app.amqp.<name>`, over connections of its own.
  * Registration waits for the first connection, so `app.ready()` rejects with
  * a coded error when the broker cannot be reached. Consumers start on
  * `ready` and are drained on `close`.
@@ -23,43 +26,55 @@ import type * as contracts from './contracts/define'
  * await app.register(warren, { url: 'amqp://guest:guest@127.0.0.1:5672' })
  * await app.amqp.publish('process', { hello: 'world' })
  */
-async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.WarrenOptions): Promise<void> {
+async function fastifyWarren (app: FastifyInstance, options: fastifyWarren.PluginOptions): Promise<void> {
+  if (options !== null && typeof options === 'object' && 'client' in options) return await useClient(app, options)
   const opts = normalizeOptions(options)
-  const log = app.log.child({ plugin: 'amqp' })
+  const log = app.log.child(opts.name === undefined ? { plugin: 'amqp' } : { plugin: 'amqp', broker: opts.name })
   const pluginTimeout = app.initialConfig.pluginTimeout ?? 10000
   if (pluginTimeout > 0 && opts.connectTimeout >= pluginTimeout) {
     log.warn({ connectTimeout: opts.connectTimeout, pluginTimeout }, 'connectTimeout is not below Fastify\'s pluginTimeout: a slow broker fails boot with FST_ERR_PLUGIN_TIMEOUT instead of FST_AMQP_CONNECT_TIMEOUT')
   }
-  const core = new Warren(opts, log)
   if (!decodeGuarded) warnUnguarded(log)
-
-  // One facade per Fastify instance, so a consumer's handler runs with `this`
-  // set to the (encapsulated) instance that registered it, and JSON Schemas
-  // $ref that instance's shared schemas (app.addSchema()).
-  const facades = new WeakMap<object, types.Amqp>()
-  const facadeFor = (instance: FastifyInstance): types.Amqp => {
-    let facade = facades.get(instance)
-    if (!facade) {
-      const host = { schemas: () => instance.getSchemas() }
-      facade = {
-        publish: (target: any, body: unknown, o?: any) => core.publish(target, body, o, host),
-        request: (target: any, body: unknown, o?: any) => core.request(target, body, o, host),
-        gather: (target: any, body: unknown, o?: any) => core.gather(target, body, o, host),
-        health: () => core.health(),
-        asyncapi: () => core.asyncapi(host),
-        consume: (target: any, second: any, third?: any) => core.consume(target, second, third, instance, host)
-      } as types.Amqp
-      facades.set(instance, facade)
-    }
-    return facade
-  }
-  app.decorate('amqp', {
-    getter (this: FastifyInstance) { return facadeFor(this) }
-  } as unknown as types.Amqp)
+  // The same client createWarren() makes, with Fastify's logger; `app.amqp`
+  // (the default registration) or `app.amqp.<name>`, each with its own.
+  const client = clientOf(opts, log)
+  const core = addRegistration(app, opts.name, () => client[kCore])
+  serveRoutes(app, core)
 
   // Consumers stop before the HTTP server and other plugins close, so their
-  // handlers finish while databases and the publisher are still open.
-  if (opts.asyncapi.serve) serveAsyncApi(app, opts.asyncapi, () => facadeFor(app).asyncapi())
+  // handlers finish while databases and the publisher are still open; those
+  // of every registration in the app at once.
+  app.addHook('onReady', () => client.start())
+  app.addHook('preClose', () => stopAllConsumers(app))
+  app.addHook('onClose', () => client.close())
+
+  await client.connect()
+}
+
+/**
+ * `{ client }`: a client made elsewhere by createWarren(), shared with this
+ * app. ready() starts it if it has not started; close() cancels the consumers
+ * registered through this app and leaves the client open for its owner.
+ */
+async function useClient (app: FastifyInstance, options: { client?: unknown, name?: unknown }): Promise<void> {
+  for (const key of Object.keys(options)) {
+    if (key !== 'client' && key !== 'name') throw new FST_AMQP_INVALID_OPTION(key, 'with `client`, options are the client\'s own: give them to createWarren()')
+  }
+  const client = options.client
+  if (!isClient(client)) throw new FST_AMQP_INVALID_OPTION('client', 'expected a client made by createWarren()')
+  const core = client[kCore]
+  const name = options.name === undefined ? core.opts.name : assertName(options.name)
+  addRegistration(app, name, () => core, true)
+  serveRoutes(app, core)
+  app.addHook('onReady', () => client.start())
+  app.addHook('preClose', () => stopAllConsumers(app))
+}
+
+/** The AsyncAPI document and the health route, where the options ask for them. */
+function serveRoutes (app: FastifyInstance, core: Warren): void {
+  const opts = core.opts
+  const host = { schemas: () => app.getSchemas() }
+  if (opts.asyncapi.serve) serveAsyncApi(app, opts.asyncapi, () => core.asyncapi(host))
   if (opts.healthRoute !== undefined) {
     app.get(opts.healthRoute, async (_req, reply) => {
       const health = core.health()
@@ -118,6 +133,9 @@ namespace fastifyWarren {
   export type Health = types.Health
   export type ConsumerHealth = types.ConsumerHealth
   export type Amqp<TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault> = types.Amqp<TypeProvider>
+  export type AmqpDecorator<TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault> = types.AmqpDecorator<TypeProvider>
+  // An alias, not a copy, so that `declare module 'fastify-warren' { interface AmqpRegistrations { ... } }` adds to the interface app.amqp's type reads.
+  export import AmqpRegistrations = coreTypes.AmqpRegistrations
   export type AsyncApiOptions = types.AsyncApiOptions
   export type AsyncApiDocument = types.AsyncApiDocument
   export type ConsumeSchema = types.ConsumeSchema

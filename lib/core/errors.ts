@@ -9,6 +9,15 @@ import createError from '@fastify/error'
 /** A plugin option is missing or has a bad value; the message names the field. */
 export const FST_AMQP_INVALID_OPTION = createError('FST_AMQP_INVALID_OPTION', 'Invalid option "%s": %s', 500, TypeError)
 
+/**
+ * `app.amqp.<method>()` was called with no default registration (one without
+ * a `name`): only named ones (`app.amqp.<name>`) are registered here.
+ */
+export const FST_AMQP_NOT_REGISTERED = createError('FST_AMQP_NOT_REGISTERED', 'app.amqp.%s() needs a registration without a name (app.register(warren, { url })); registered here: %s', 500)
+
+/** publish(), request() or gather() on a client made by createWarren() before its start(): nothing is connected to send it. */
+export const FST_AMQP_NOT_STARTED = createError('FST_AMQP_NOT_STARTED', '%s() before start(): call and await warren.start() first', 503)
+
 /** A bad argument to publish(), request(), gather() or consume(); the message names it. */
 export const FST_AMQP_INVALID_ARGUMENT = createError('FST_AMQP_INVALID_ARGUMENT', 'Invalid argument "%s": %s', 500, TypeError)
 
@@ -124,6 +133,8 @@ export const FST_AMQP_RPC_INTERRUPTED = createError('FST_AMQP_RPC_INTERRUPTED', 
 /** Every error constructor, by code. */
 export const errors = {
   FST_AMQP_INVALID_OPTION,
+  FST_AMQP_NOT_REGISTERED,
+  FST_AMQP_NOT_STARTED,
   FST_AMQP_INVALID_ARGUMENT,
   FST_AMQP_CONNECT_TIMEOUT,
   FST_AMQP_ACCESS_REFUSED,

@@ -80,7 +80,7 @@ export interface WarrenOptions {
    * RabbitMQ management UI and `rabbitmqctl list_connections` (its consuming
    * connection is `<name> (consumers)`), and the `app_id` property of every
    * message it sends (so gather() can tell which service replied).
-   * @default 'fastify-warren'
+   * @default 'fastify-warren', or 'fastify-warren:<name>' for a named registration
    */
   connectionName?: string
   /**
@@ -708,6 +708,26 @@ export interface Amqp<TypeProvider extends FastifyTypeProvider = FastifyTypeProv
   consume<T = unknown, R = unknown> (routingKey: string | string[], options: ConsumeOptions, handler: MessageHandler<T, R>): Consumer
 }
 
+/**
+ * The named registrations (the `name` option), declared by the app so that
+ * `app.amqp.<name>` is typed: each key is a name, its value is not used.
+ *
+ * @example
+ * declare module 'fastify-warren' {
+ *   interface AmqpRegistrations { events: true }
+ * }
+ * await app.register(warren, { url: eventsUrl, name: 'events' })
+ * await app.amqp.events.publish('order.created', order)
+ */
+export interface AmqpRegistrations {}
+
+/**
+ * The type of the `app.amqp` decorator: the default registration's API, and
+ * each named registration's (declared in {@link AmqpRegistrations}) under its name.
+ */
+export type AmqpDecorator<TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault> =
+  Amqp<TypeProvider> & { readonly [K in keyof AmqpRegistrations]: Amqp<TypeProvider> }
+
 declare module 'fastify' {
   // The same type parameters as Fastify's declaration (merging requires it); only the type provider is used here.
   /* eslint-disable @typescript-eslint/no-unused-vars */
@@ -718,7 +738,7 @@ declare module 'fastify' {
     Logger extends FastifyBaseLogger = FastifyBaseLogger,
     TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault
   > {
-    amqp: Amqp<TypeProvider>
+    amqp: AmqpDecorator<TypeProvider>
   }
   /* eslint-enable @typescript-eslint/no-unused-vars */
 }

@@ -1,7 +1,8 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import warren from '../../lib/index'
-import { normalizeOptions, ASYNCAPI_UI, DEFAULTS, redactUrl } from '../../lib/core/options'
+import { normalizeOptions, ASYNCAPI_UI, DEFAULTS, RESERVED_NAMES, redactUrl } from '../../lib/core/options'
+import { facadeOf, unregisteredFacade } from '../../lib/facade'
 import { ready } from '../helpers'
 
 const url = 'amqp://guest:guest@127.0.0.1:5672'
@@ -15,7 +16,8 @@ t.test('normalizeOptions fills every default', async (t) => {
     exchanges: { warren: 'topic' },
     publishes: [],
     asyncapi: { serve: false, path: '/asyncapi', title: 'fastify-warren', version: '1.0.0', description: undefined, ...ASYNCAPI_UI },
-    healthRoute: undefined
+    healthRoute: undefined,
+    name: undefined
   })
   t.same(DEFAULTS.exchange, 'warren')
 })
@@ -73,7 +75,20 @@ const bad: Array<[string, unknown, string]> = [
   ['a memory URL with a path', { url: 'memory://shop/orders' }, 'url'],
   ['a memory URL with credentials', { url: 'memory://guest:guest@shop' }, 'url'],
   ['a memory URL in a list with a network one', { url: ['memory://shop', url] }, 'url'],
-  ['a misspelt option', { url, prefech: 5 }, 'prefech']
+  ['a misspelt option', { url, prefech: 5 }, 'prefech'],
+  ['an empty name', { url, name: '' }, 'name'],
+  ['a name that is not a string', { url, name: 1 }, 'name'],
+  ['a name that starts with a digit', { url, name: '2nd' }, 'name'],
+  ['a name with a dash', { url, name: 'event-bus' }, 'name'],
+  ['a name with a dot', { url, name: 'events.eu' }, 'name'],
+  ['a name over 240 characters', { url, name: 'n'.repeat(241) }, 'name'],
+  ['the name of a method of app.amqp', { url, name: 'publish' }, 'name'],
+  ['the name "consume"', { url, name: 'consume' }, 'name'],
+  ['the name "asyncapi"', { url, name: 'asyncapi' }, 'name'],
+  ['the name "then", which would make app.amqp a thenable', { url, name: 'then' }, 'name'],
+  ['the name "constructor"', { url, name: 'constructor' }, 'name'],
+  ['the name "__proto__"', { url, name: '__proto__' }, 'name'],
+  ['the name "toString"', { url, name: 'toString' }, 'name']
 ]
 
 for (const [what, options, field] of bad) {
@@ -85,6 +100,23 @@ for (const [what, options, field] of bad) {
 t.test('normalizeOptions accepts memory:// (a private broker) and memory://<name> (shared by name)', async (t) => {
   t.same(normalizeOptions({ url: 'memory://' }).urls, ['memory://'])
   t.same(normalizeOptions({ url: 'memory://shop' }).urls, ['memory://shop'])
+})
+
+t.test('normalizeOptions accepts a name that is an identifier, and names its connections after it by default', async (t) => {
+  for (const name of ['events', 'Events2', '_audit', '$bus', 'n'.repeat(240)]) t.equal(normalizeOptions({ url, name }).name, name)
+  t.equal(normalizeOptions({ url }).name, undefined)
+  t.equal(normalizeOptions({ url, name: 'events' }).connectionName, 'fastify-warren:events')
+  t.equal(normalizeOptions({ url, name: 'events' }).asyncapi.title, 'fastify-warren:events')
+  t.equal(normalizeOptions({ url, name: 'events', connectionName: 'billing-events' }).connectionName, 'billing-events')
+})
+
+t.test('every member of app.amqp, with or without a default registration, is a name a registration may not take', async (t) => {
+  const members = [
+    ...Object.keys(facadeOf({} as any, undefined, {})),
+    ...Object.keys(unregisteredFacade([]))
+  ]
+  t.ok(members.length > 0)
+  for (const m of members) t.ok(RESERVED_NAMES.has(m), m)
 })
 
 t.test('an invalid URL error never contains the password', async (t) => {
