@@ -2,9 +2,10 @@
 import { decodeGuarded } from './core/amqplib-guard'
 import type { FastifyInstance, FastifyTypeProvider, FastifyTypeProviderDefault } from 'fastify'
 import fp from 'fastify-plugin'
-import { Warren } from './core/warren'
-import { errors as allErrors } from './core/errors'
-import { normalizeOptions, type NormalizedAsyncApi } from './core/options'
+import type { Warren } from './core/warren'
+import { clientOf, createWarren as create, isClient, kCore } from './client'
+import { errors as allErrors, FST_AMQP_INVALID_OPTION } from './core/errors'
+import { assertName, normalizeOptions, type NormalizedAsyncApi } from './core/options'
 import { asyncApiPage } from './contracts/ui'
 import { defineMessage as define, defineRequest as defineReq } from './contracts/define'
 import { noRetry as markNoRetry } from './core/retry'
@@ -81,12 +82,6 @@ function serveRoutes (app: FastifyInstance, core: Warren): void {
       return reply.code(health.status === 'ok' ? 200 : 503).send(health)
     })
   }
-
-  app.addHook('onReady', () => core.startConsumers())
-  app.addHook('preClose', () => core.stopConsumers())
-  app.addHook('onClose', () => core.close())
-
-  await core.connect()
 }
 
 /** The AsyncAPI document at `<path>.json`, and a page rendering it at `<path>`. */
@@ -155,6 +150,8 @@ namespace fastifyWarren {
   export const errors = allErrors
   /** Marks an error thrown by a handler as not worth another try: its message goes to the dead-letter queue at once. */
   export const noRetry = markNoRetry
+  /** The client without a web framework: for workers, Express (fastify-warren/express) and Fastify apps sharing one. */
+  export const createWarren = create
   /** The plugin itself, for `import { warren } from 'fastify-warren'`. */
   export const warren = fastifyWarren
 }
@@ -165,6 +162,6 @@ Object.defineProperty(fastifyWarren, 'default', { value: fastifyWarren, enumerab
 // Node's ESM loader finds a CommonJS module's named exports by scanning its
 // source for `exports.name =`; the namespace above compiles to a form it cannot
 // see. This never runs, but lets `import { errors, warren } from 'fastify-warren'` work.
-if (false as boolean) exports.errors = exports.warren = exports.noRetry = exports.defineMessage = exports.defineRequest = undefined
+if (false as boolean) exports.errors = exports.warren = exports.createWarren = exports.noRetry = exports.defineMessage = exports.defineRequest = undefined
 
 export = fastifyWarren

@@ -173,3 +173,13 @@ export const errors = {
 export function retryLater<E extends Error> (err: E, seconds: number): E {
   return Object.assign(err, { headers: { 'retry-after': String(Math.max(1, Math.ceil(seconds))) } })
 }
+
+// `status` as well as `statusCode` (and `headers`, set by retryLater()): the
+// names Express's final handler and http-errors read, so an FST_AMQP_* error
+// that escapes an Express route is answered with its status and Retry-After.
+for (const E of Object.values(errors)) {
+  Object.defineProperty(E.prototype, 'status', {
+    get (this: { statusCode?: number }) { return this.statusCode },
+    configurable: true
+  })
+}

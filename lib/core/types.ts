@@ -742,3 +742,44 @@ declare module 'fastify' {
   }
   /* eslint-enable @typescript-eslint/no-unused-vars */
 }
+
+/**
+ * The options of `createWarren()`: every option of the Fastify plugin, and a
+ * logger, since there is no Fastify to lend one.
+ */
+export interface WarrenClientOptions extends WarrenOptions {
+  /**
+   * A pino-compatible logger (debug, info, warn, error; child() is used when
+   * it has one). Every line carries `plugin: 'amqp'`.
+   * @default none: nothing is logged
+   */
+  logger?: {
+    debug (obj: object, msg?: string): void
+    info (obj: object, msg?: string): void
+    warn (obj: object, msg?: string): void
+    error (obj: object, msg?: string): void
+    child? (bindings: Record<string, unknown>): unknown
+  }
+}
+
+/**
+ * The client made by `createWarren()`: the same API as `app.amqp`, with its
+ * own lifecycle, for workers, Express apps and Fastify apps that share it.
+ */
+export interface WarrenClient extends Amqp {
+  /**
+   * Connects, declares, and starts every consumer registered so far (later
+   * ones start at once). Rejects with the same coded errors as the plugin's
+   * `ready()`: FST_AMQP_CONNECT_TIMEOUT, FST_AMQP_ACCESS_REFUSED... A second
+   * call returns the first one's promise.
+   */
+  start (): Promise<void>
+  /**
+   * Shuts down as the plugin's close does, in the same order: cancels the
+   * consumers (they stop receiving), lets handlers in flight finish and ack,
+   * waits for outstanding confirms (within closeTimeout), then closes the
+   * connections. Safe to call twice; afterwards publish() rejects with
+   * FST_AMQP_CLOSED. It installs no signal handler: call it from yours.
+   */
+  close (): Promise<void>
+}

@@ -83,7 +83,7 @@ async function install (tarball: string): Promise<void> {
   mkdirSync(APP)
   writeFileSync(join(APP, 'package.json'), JSON.stringify({ name: 'warren-pkg-app', version: '1.0.0', private: true }, null, 2))
   const r = await run('npm', [
-    'install', tarball, 'fastify@5', 'typescript@~5.9', '@types/node@20',
+    'install', tarball, 'fastify@5', 'typescript@~5.9', '@types/node@20', 'express@5', '@types/express@5',
     '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'
   ], APP, 240_000)
   if (r.code !== 0) throw new Error(`npm install of the tarball failed\n${show(r)}`)
@@ -210,7 +210,66 @@ await b.close()
 console.log(JSON.stringify({ url: broker.url.startsWith('memory://'), seen }))
 `
 
+/** A worker and an Express app on one client, over the memory broker, with what each import loaded. */
+const EXPRESS_ESM = `
+import { createRequire } from 'node:module'
+import { createWarren } from 'fastify-warren'
+import { warrenMiddleware, warrenHealth, warrenErrorHandler } from 'fastify-warren/express'
+const require = createRequire(import.meta.url)
+const loaded = () => Object.keys(require.cache)
+const fastifyBefore = loaded().some((f) => f.includes('/node_modules/fastify/'))
+const expressBefore = loaded().some((f) => f.includes('/node_modules/express/'))
+const { default: express } = await import('express')
+const warren = createWarren({ url: 'memory://pkg' })
+const seen = []
+warren.consume('orders.created', async (msg) => { seen.push(msg.body) })
+const app = express()
+app.use(express.json(), warrenMiddleware(warren))
+app.post('/orders', async (req, res) => {
+  await req.amqp.publish('orders.created', req.body)
+  res.status(202).json({ accepted: true })
+})
+app.get('/health', warrenHealth(warren))
+app.use(warrenErrorHandler())
+await warren.start()
+const server = app.listen(0)
+await new Promise((resolve) => server.once('listening', resolve))
+const base = 'http://127.0.0.1:' + server.address().port
+const posted = await fetch(base + '/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":1}' })
+const health = await fetch(base + '/health')
+await new Promise((resolve) => setTimeout(resolve, 50))
+server.close()
+await warren.close()
+console.log(JSON.stringify({ fastifyLoaded: fastifyBefore, expressLoadedByRoot: expressBefore, posted: posted.status, health: health.status, seen }))
+`
+
+/** fastify-warren/express from require(): the functions, and no fastify loaded. */
+const EXPRESS_CJS = `'use strict'
+const subpath = require('fastify-warren/express')
+const fastifyLoaded = Object.keys(require.cache).some((f) => f.includes('/node_modules/fastify/'))
+console.log(JSON.stringify({ fastifyLoaded, exports: Object.keys(subpath).sort() }))
+`
+
+/** req.amqp typed by the subpath's declaration merging. */
+const EXPRESS_TYPED = `import express from 'express'
+import { createWarren } from 'fastify-warren'
+import { warrenMiddleware } from 'fastify-warren/express'
+const warren = createWarren({ url: 'memory://typed' })
+const app = express()
+app.use(warrenMiddleware(warren))
+app.post('/x', async (req, res) => {
+  const receipt = await req.amqp.publish('k', { a: 1 })
+  const id: string = receipt.messageId
+  // @ts-expect-error publish() takes a routing key string or a definition
+  await req.amqp.publish(42, {})
+  res.json({ id })
+})
+`
+
 function writeApp (): void {
+  writeFileSync(join(APP, 'express.mjs'), EXPRESS_ESM)
+  writeFileSync(join(APP, 'express.cjs'), EXPRESS_CJS)
+  writeFileSync(join(APP, 'express-typed.mts'), EXPRESS_TYPED)
   writeFileSync(join(APP, 'app.cjs'), CJS)
   writeFileSync(join(APP, 'memory.mjs'), MEMORY)
   writeFileSync(join(APP, 'app.mjs'), ESM)
@@ -226,6 +285,10 @@ function writeApp (): void {
   writeFileSync(join(APP, 'tsconfig.cjs.json'), JSON.stringify({
     compilerOptions: { ...strict, module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true, outDir: 'out-cjs' },
     files: ['typed.ts']
+  }))
+  writeFileSync(join(APP, 'tsconfig.express.json'), JSON.stringify({
+    compilerOptions: { ...strict, module: 'nodenext', moduleResolution: 'nodenext', noEmit: true },
+    files: ['express-typed.mts']
   }))
   writeFileSync(join(APP, 'tsconfig.wrong.json'), JSON.stringify({
     compilerOptions: { ...strict, module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true, noEmit: true },
@@ -275,6 +338,28 @@ t.test('fastify-warren/testing runs two apps on one memory broker, with no Rabbi
   t.equal(r.code, 0, 'the program exits 0', output(r))
   if (r.code !== 0) return
   t.same(result(r), { url: true, seen: [{ id: 1 }] }, 'the second app consumed what the first published')
+})
+
+t.test('fastify-warren/express as ESM serves a POST that publishes through req.amqp, without loading fastify, and the root loads no express', async (t) => {
+  await ready
+  const r = await node(APP, 'express.mjs')
+  t.equal(r.code, 0, 'the program exits 0', output(r))
+  if (r.code !== 0) return
+  t.same(result(r), { fastifyLoaded: false, expressLoadedByRoot: false, posted: 202, health: 200, seen: [{ id: 1 }] })
+})
+
+t.test('fastify-warren/express from require() gives its three functions without loading fastify', async (t) => {
+  await ready
+  const r = await node(APP, 'express.cjs')
+  t.equal(r.code, 0, 'the program exits 0', output(r))
+  if (r.code !== 0) return
+  t.same(result(r), { fastifyLoaded: false, exports: ['warrenErrorHandler', 'warrenHealth', 'warrenMiddleware'] })
+})
+
+t.test('req.amqp is typed in an Express app compiled with module nodenext', async (t) => {
+  await ready
+  const c = await tsc('tsconfig.express.json')
+  t.equal(c.code, 0, 'tsc -p tsconfig.express.json exits 0', output(c))
 })
 
 t.test('ESM named imports { errors, warren } give the coded error constructors and the plugin', async (t) => {
