@@ -23,12 +23,29 @@ export interface ServiceSpec {
   env?: Record<string, string>
   /** A module to load before the service (`node --import`), e.g. to start tracing. */
   preload?: string
+  /** For a service with no HTTP (a worker): it is up once a line of its output matches. */
+  readyLine?: RegExp
 }
 
 const HOST = process.env.HOST ?? '127.0.0.1'
 const shift = Number(process.env.PORT_BASE ?? 3000) - 3000
 const children: ChildProcess[] = []
 let stopping = false
+
+/** Resolves once `child` prints a line matching `pattern` (a worker with no /health). */
+function waitForLine (child: ChildProcess, pattern: RegExp, timeout = 30000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no line matching ${String(pattern)} within ${timeout} ms`)), timeout)
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        if (pattern.test(line)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  })
+}
 
 function start (dir: string, spec: ServiceSpec, port: number): ChildProcess {
   // `node --import tsx` runs TypeScript in one process (tsx's CLI would add a second).
@@ -96,8 +113,9 @@ export function launch (dir: string, services: ServiceSpec[], banner: (url: (nam
   process.on('SIGTERM', () => stop(0))
   const main = async (): Promise<void> => {
     for (const spec of services) {
-      start(dir, spec, spec.port + shift)
-      await waitForHealth(url(spec.name) + '/health')
+      const child = start(dir, spec, spec.port + shift)
+      if (spec.readyLine !== undefined) await waitForLine(child, spec.readyLine)
+      else await waitForHealth(url(spec.name) + '/health')
       if (stopping) return
     }
     console.log(`\nAll services are up. Try:\n\n${banner(url).replace(/^/gm, '  ').trimEnd()}\n\nPress Ctrl-C to stop.\n`)
