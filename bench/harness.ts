@@ -3,6 +3,8 @@ import { resolve } from 'node:path'
 import amqplib, { type ChannelModel } from 'amqplib'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { WarrenOptions } from '../lib/index'
+import { MESSAGE } from './message'
+import { rotation } from './stats'
 
 /**
  * The plugin under test: the TypeScript source by default; BENCH_PLUGIN points
@@ -13,8 +15,7 @@ export const PLUGIN_PATH = process.env.BENCH_PLUGIN ? resolve(process.env.BENCH_
 
 const warren: typeof import('../lib/index') = require(PLUGIN_PATH)
 
-/** The message every scenario sends: small JSON, like an event or a command. */
-export const MESSAGE = { id: 42, type: 'order.created', sku: 'AB-1234', qty: 3, price: 19.99, at: '2024-01-01T00:00:00.000Z' }
+export { MESSAGE } from './message'
 
 /** A name no other run uses, under the bench's prefix: `wb.<what>.<random>`. */
 export function uniqueName (what: string): string {
@@ -47,16 +48,15 @@ export interface Row {
 }
 
 /**
- * Runs every implementation once per round, alternating which goes first so
- * that drift on a shared machine (another process waking, the broker's GC)
- * does not always land on the same side.
+ * Runs every implementation once per round, rotating which goes first (see
+ * rotation()) so that drift on a shared machine (another process waking, the
+ * broker's GC) does not always land on the same implementation.
  */
 export async function alternate<T> (rounds: number, impls: Record<string, (round: number) => Promise<T>>, log: (msg: string) => void): Promise<Record<string, T[]>> {
   const names = Object.keys(impls)
   const out: Record<string, T[]> = Object.fromEntries(names.map((n) => [n, []]))
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? names : [...names].reverse()
-    for (const name of order) {
+    for (const name of rotation(names, round)) {
       settle()
       out[name].push(await impls[name](round))
       log(`  round ${round + 1}/${rounds} ${name}: ${JSON.stringify(out[name][round], (_, v) => typeof v === 'number' ? Math.round(v * 1000) / 1000 : v)}`)
@@ -159,12 +159,13 @@ export class Admin {
 
   /**
    * A queue (transient unless `durable`, which matches how the plugin declares
-   * a named queue), bound to `exchange` with its own name as routing key.
+   * a named queue), bound to `exchange` with its own name as routing key;
+   * `args` are its x-arguments (x-max-length-bytes...).
    */
-  async queue (what: string, { durable = false, exchange }: { durable?: boolean, exchange?: string } = {}): Promise<string> {
+  async queue (what: string, { durable = false, exchange, args }: { durable?: boolean, exchange?: string, args?: Record<string, unknown> } = {}): Promise<string> {
     const name = uniqueName(what)
     this.queues.add(name)
-    await this.ch.assertQueue(name, { durable })
+    await this.ch.assertQueue(name, { durable, arguments: args })
     if (exchange) await this.ch.bindQueue(name, exchange, name)
     return name
   }

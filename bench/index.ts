@@ -1,25 +1,36 @@
 /*
  * `npm run bench`: every scenario against fastify-warren (a Fastify app with
  * the plugin registered, through app.amqp.*) and a hand-written amqplib
- * equivalent, alternating, several rounds; prints medians and plugin/raw.
- * `npm run bench -- --help` lists the options.
+ * equivalent (and the peers, rabbitmq-client and amqp-connection-manager's
+ * ChannelWrapper, where they have the feature), rotating the order each
+ * round; prints medians, the median of the per-round ratios, the peers table
+ * and the curves. `npm run bench -- --help` lists the options.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, relative } from 'node:path'
 import { chart } from './chart'
+import { curvesChart } from './curves-chart'
+import { curvesText, summarizeCurve, type Curve } from './curves'
 import { Admin, PLUGIN_PATH, type Row } from './harness'
 import { parseOptions, USAGE, type BenchOptions, type ScenarioName } from './options'
+import { IMPL_LABELS, IMPLS, PEER_VERSIONS } from './peers'
+import { markdownGrid, peersRows, textGrid } from './peers-table'
 import { machine, markdownTable, summarize, textTable, type Report } from './report'
 import { consumeScenario } from './scenarios/consume'
+import { consumersScenario } from './scenarios/consumers'
 import { contractsScenario } from './scenarios/contracts'
 import { telemetryScenario } from './scenarios/telemetry'
 import { httpScenario } from './scenarios/http'
 import { inMemoryScenario } from './scenarios/in-memory'
 import { memoryScenario } from './scenarios/memory'
+import { memoryCostScenario } from './scenarios/memory-cost'
 import { publishScenario } from './scenarios/publish'
+import { sizeScenario, windowScenario } from './scenarios/publish-curves'
 import { rpcScenario } from './scenarios/rpc'
 
-type Scenario = (opts: BenchOptions, admin: Admin, log: (msg: string) => void) => Promise<Row[]>
+/** What a scenario measures: figures for the table, and curves for some. */
+type Output = Row[] | { rows: Row[], curves: Curve[] }
+type Scenario = (opts: BenchOptions, admin: Admin, log: (msg: string) => void) => Promise<Output>
 
 const SCENARIOS: Record<ScenarioName, Scenario> = {
   publish: publishScenario,
@@ -29,7 +40,16 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
   rpc: rpcScenario,
   http: httpScenario,
   'in-memory': inMemoryScenario,
-  memory: memoryScenario
+  memory: memoryScenario,
+  'curve-size': sizeScenario,
+  'curve-window': windowScenario,
+  'curve-consumers': consumersScenario,
+  'memory-cost': memoryCostScenario
+}
+
+/** The SVG of the curves, beside the main chart: docs/performance.svg → docs/performance-curves.svg. */
+export function curvesPath (svg: string): string {
+  return svg.endsWith('.svg') ? `${svg.slice(0, -4)}-curves.svg` : `${svg}-curves.svg`
 }
 
 const log = (msg: string): void => { process.stderr.write(msg + '\n') }
@@ -45,6 +65,7 @@ export async function bench (opts: BenchOptions): Promise<Report> {
   const onSignal = () => { admin.close().finally(() => process.exit(130)) }
   process.once('SIGINT', onSignal)
   const rows: Row[] = []
+  const curves: Curve[] = []
   const failures: string[] = []
   const at = machine()
   const plugin = relative(process.cwd(), PLUGIN_PATH)
@@ -55,7 +76,12 @@ export async function bench (opts: BenchOptions): Promise<Report> {
       log(`${name}:`)
       const started = Date.now()
       try {
-        rows.push(...await SCENARIOS[name](opts, admin, log))
+        const out = await SCENARIOS[name](opts, admin, log)
+        if (Array.isArray(out)) rows.push(...out)
+        else {
+          rows.push(...out.rows)
+          curves.push(...out.curves)
+        }
       } catch (err) {
         failures.push(`${name}: ${(err as Error).stack ?? String(err)}`)
         log(`  ${name} failed: ${(err as Error).stack ?? String(err)}`)
@@ -67,9 +93,24 @@ export async function bench (opts: BenchOptions): Promise<Report> {
     process.removeListener('SIGINT', onSignal)
   }
   const { url: _url, ...options } = opts
-  const report: Report = { date: new Date().toISOString(), machine: at, broker: admin.server, plugin, options, figures: rows.map(summarize) }
+  const report: Report = {
+    date: new Date().toISOString(),
+    machine: at,
+    broker: admin.server,
+    plugin,
+    peers: PEER_VERSIONS,
+    options,
+    figures: rows.map(summarize),
+    curves: curves.map(summarizeCurve)
+  }
   process.stdout.write(`\n${textTable(report.figures)}\n`)
-  if (process.env.BENCH_MARKDOWN) process.stdout.write(`\n${markdownTable(report.figures)}\n`)
+  const peers = peersRows(report.figures, IMPLS, IMPL_LABELS)
+  if (peers) process.stdout.write(`\nPeers (median of the per-round ratios to raw amqplib, min–max of the rounds in brackets):\n${textGrid(peers)}\n`)
+  if (report.curves.length > 0) process.stdout.write(`\nCurves (medians; plugin/raw: median of the per-round ratios, min–max):\n\n${curvesText(report.curves)}`)
+  if (process.env.BENCH_MARKDOWN) {
+    process.stdout.write(`\n${markdownTable(report.figures)}\n`)
+    if (peers) process.stdout.write(`\n${markdownGrid(peers)}\n`)
+  }
   if (opts.json) {
     await writeOut(opts.json, JSON.stringify(report, null, 2) + '\n')
     log(`figures written to ${opts.json}`)
@@ -78,6 +119,11 @@ export async function bench (opts: BenchOptions): Promise<Report> {
     const subtitle = `${report.date.slice(0, 10)}, ${admin.server}, node ${at.node}, ${at.cpus} × ${at.cpuModel}; ${opts.rounds} rounds`
     await writeOut(opts.svg, chart(report.figures, subtitle))
     log(`chart written to ${opts.svg}`)
+    if (report.curves.length > 0) {
+      const file = curvesPath(opts.svg)
+      await writeOut(file, curvesChart(report.curves, subtitle.replace(`${opts.rounds} rounds`, `${opts.curveRounds} rounds per point`)))
+      log(`curves written to ${file}`)
+    }
   }
   if (failures.length > 0) throw new Error(`${failures.length} scenario(s) failed:\n${failures.join('\n')}`)
   return report

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 
 /** Every scenario, in the order they run. */
-export const SCENARIOS = ['publish', 'consume', 'contracts', 'telemetry', 'in-memory', 'rpc', 'http', 'memory'] as const
+export const SCENARIOS = ['publish', 'consume', 'contracts', 'telemetry', 'in-memory', 'rpc', 'http', 'memory', 'curve-size', 'curve-window', 'curve-consumers', 'memory-cost'] as const
 export type ScenarioName = typeof SCENARIOS[number]
 
 /** What one run of the bench does; every count can be set from the command line. */
@@ -27,6 +27,14 @@ export interface BenchOptions {
   httpConnections: number
   /** Messages through publish→consume in the memory scenario, per implementation. */
   memoryMessages: number
+  /** Timed rounds at each point of a curve (size, window, consumers, memory-cost). */
+  curveRounds: number
+  /** Messages per round at the smallest point of the size and window curves (fewer at the larger sizes and smaller windows). */
+  curveMessages: number
+  /** Messages per round at each point of the consumers curve. */
+  workerMessages: number
+  /** Messages held at once (buffered offline, or awaiting confirms) in the memory-cost scenario. */
+  costMessages: number
   only: ScenarioName[]
   /** Where to write the figures as JSON, if anywhere. */
   json: string | undefined
@@ -45,7 +53,11 @@ const FULL = {
   latencyRequests: 5000,
   httpSeconds: 5,
   httpConnections: 50,
-  memoryMessages: 1_000_000
+  memoryMessages: 1_000_000,
+  curveRounds: 3,
+  curveMessages: 10_000,
+  workerMessages: 20_000,
+  costMessages: 10_000
 }
 
 /** Tiny counts: checks every scenario works in seconds; the figures mean little. */
@@ -59,7 +71,11 @@ const QUICK: typeof FULL = {
   latencyRequests: 200,
   httpSeconds: 1,
   httpConnections: 20,
-  memoryMessages: 20_000
+  memoryMessages: 20_000,
+  curveRounds: 1,
+  curveMessages: 1000,
+  workerMessages: 2000,
+  costMessages: 1000
 }
 
 export const DEFAULT_SVG = 'docs/performance.svg'
@@ -68,7 +84,10 @@ export const DEFAULT_JSON = 'bench/results.json'
 export const USAGE = `Usage: npm run bench -- [options]
 
 Runs each scenario against fastify-warren (app.amqp.*) and a hand-written
-amqplib equivalent, alternating, and prints the medians and plugin/raw ratios.
+amqplib equivalent (and, in publish, consume and rpc, rabbitmq-client and
+amqp-connection-manager's ChannelWrapper), rotating their order each round,
+and prints the medians, the median of the per-round ratios to raw, the peers
+table and the curves (curve-size, curve-window, curve-consumers, memory-cost).
 
   --quick                  tiny counts (a smoke run; the figures mean little)
   --rounds N               timed rounds per scenario            (${FULL.rounds}; quick ${QUICK.rounds})
@@ -81,9 +100,14 @@ amqplib equivalent, alternating, and prints the medians and plugin/raw ratios.
   --http-seconds N         seconds of load per HTTP round/route (${FULL.httpSeconds}; quick ${QUICK.httpSeconds})
   --http-connections N     autocannon connections               (${FULL.httpConnections}; quick ${QUICK.httpConnections})
   --memory-messages N      messages in the memory scenario      (${FULL.memoryMessages}; quick ${QUICK.memoryMessages})
+  --curve-rounds N         timed rounds per point of a curve    (${FULL.curveRounds}; quick ${QUICK.curveRounds})
+  --curve-messages N       messages per size/window round       (${FULL.curveMessages}; quick ${QUICK.curveMessages})
+  --worker-messages N      messages per consumers-curve round   (${FULL.workerMessages}; quick ${QUICK.workerMessages})
+  --cost-messages N        messages held in memory-cost         (${FULL.costMessages}; quick ${QUICK.costMessages})
   --only a,b               run only these scenarios: ${SCENARIOS.join(', ')}
   --json [FILE]            write the figures as JSON            (FILE: ${DEFAULT_JSON})
-  --svg FILE               write the chart there                (default ${DEFAULT_SVG}; none with --quick)
+  --svg FILE               write the chart there                (default ${DEFAULT_SVG}; none with --quick);
+                           the curves go beside it, FILE-curves.svg
   --no-svg                 write no chart
   --help
 
@@ -116,6 +140,10 @@ export function parseOptions (argv: string[]): BenchOptions | undefined {
       'http-seconds': { type: 'string' },
       'http-connections': { type: 'string' },
       'memory-messages': { type: 'string' },
+      'curve-rounds': { type: 'string' },
+      'curve-messages': { type: 'string' },
+      'worker-messages': { type: 'string' },
+      'cost-messages': { type: 'string' },
       only: { type: 'string' },
       json: { type: 'string' },
       svg: { type: 'string' },
@@ -143,6 +171,10 @@ export function parseOptions (argv: string[]): BenchOptions | undefined {
     httpSeconds: count('http-seconds', values['http-seconds'], d.httpSeconds),
     httpConnections: count('http-connections', values['http-connections'], d.httpConnections),
     memoryMessages: count('memory-messages', values['memory-messages'], d.memoryMessages, 1000),
+    curveRounds: count('curve-rounds', values['curve-rounds'], d.curveRounds),
+    curveMessages: count('curve-messages', values['curve-messages'], d.curveMessages, 100),
+    workerMessages: count('worker-messages', values['worker-messages'], d.workerMessages, 100),
+    costMessages: count('cost-messages', values['cost-messages'], d.costMessages, 100),
     only: only as ScenarioName[],
     json: values.json,
     svg: values['no-svg'] ? undefined : values.svg ?? (quick ? undefined : DEFAULT_SVG),

@@ -1,13 +1,28 @@
 import os from 'node:os'
 import type { Row } from './harness'
 import type { BenchOptions } from './options'
+import type { CurveFigure } from './curves'
 import { median } from './stats'
 
-/** A row with its medians, ratio and verdict worked out. */
+/** The ratios of one implementation to the baseline, round by round. */
+export interface Ratios {
+  /** Round i of the implementation over round i of the baseline (NaN where either failed). */
+  rounds: number[]
+  /** The median of the per-round ratios. */
+  median: number
+  min: number
+  max: number
+}
+
+/** A row with its medians, ratios and verdict worked out. */
 export interface Figure extends Row {
   medians: Record<string, number>
-  /** plugin / baseline, of the medians; absent when meaningless. */
+  /** plugin / baseline: the median of the per-round ratios; absent when meaningless. */
   ratio?: number
+  /** The lowest and highest per-round ratio of plugin / baseline. */
+  ratioRange?: [number, number]
+  /** Every implementation but the baseline, over the baseline, round by round. */
+  ratios?: Record<string, Ratios>
   target?: string
   met?: boolean
 }
@@ -19,17 +34,48 @@ export interface Report {
   broker: string
   /** The build of the plugin measured (see BENCH_PLUGIN). */
   plugin: string
+  /** The versions of the peers measured beside it. */
+  peers: Record<string, string>
   options: Omit<BenchOptions, 'url'>
   figures: Figure[]
+  curves: CurveFigure[]
 }
 
 /** plugin: fastify-warren; raw: amqplib by hand; bare: a route without the broker; plain: fastify-warren without a schema. */
 const COLUMNS = ['plugin', 'raw', 'bare', 'plain']
 
+/**
+ * The ratio of `values` to `base` round by round (rounds pair by index; a
+ * missing, NaN or non-positive baseline gives NaN), and their median, min and
+ * max leaving the NaN out. Undefined when no round pairs up.
+ */
+export function roundRatios (values: number[], base: number[]): Ratios | undefined {
+  const n = Math.min(values.length, base.length)
+  const rounds = Array.from({ length: n }, (_, i) => (base[i] > 0 && Number.isFinite(values[i]) ? values[i] / base[i] : NaN))
+  const valid = rounds.filter((r) => !Number.isNaN(r))
+  if (valid.length === 0) return undefined
+  return { rounds, median: median(valid), min: Math.min(...valid), max: Math.max(...valid) }
+}
+
+/** Per-round ratios of every implementation but the baseline. */
+function allRatios (samples: Record<string, number[]>, baseline: string): Record<string, Ratios> | undefined {
+  const base = samples[baseline]
+  if (!base) return undefined
+  const out: Record<string, Ratios> = {}
+  for (const [impl, values] of Object.entries(samples)) {
+    if (impl === baseline) continue
+    const r = roundRatios(values, base)
+    if (r) out[impl] = r
+  }
+  return out
+}
+
 export function summarize (row: Row): Figure {
   const medians = Object.fromEntries(Object.entries(row.samples).map(([impl, values]) => [impl, median(values)]))
-  const base = medians[row.baseline]
-  const ratio = row.noRatio || !(base > 0) ? undefined : medians.plugin / base
+  const ratios = row.noRatio ? undefined : allRatios(row.samples, row.baseline)
+  const plugin = ratios?.plugin
+  const ratio = plugin?.median
+  const ratioRange: [number, number] | undefined = plugin ? [plugin.min, plugin.max] : undefined
   let { target, met } = row
   if (row.goal?.ratioAtLeast !== undefined) {
     target = `≥ ${row.goal.ratioAtLeast.toFixed(2)}× ${row.baseline}`
@@ -38,7 +84,13 @@ export function summarize (row: Row): Figure {
     target = `≤ ${row.goal.atMost} ${row.unit}`
     met = medians.plugin <= row.goal.atMost
   }
-  return { ...row, medians, ratio, target, met }
+  return { ...row, medians, ratio, ratioRange, ratios, target, met }
+}
+
+/** A ratio with the spread of the rounds: `1.02 (0.98–1.05)`, or just `1.02` when every round agrees to the hundredth. */
+export function ratioText (r: { median: number, min: number, max: number }): string {
+  const f = (n: number) => n.toFixed(2)
+  return f(r.min) === f(r.max) ? f(r.median) : `${f(r.median)} (${f(r.min)}–${f(r.max)})`
 }
 
 export function machine (): Report['machine'] {
@@ -60,6 +112,7 @@ export function format (value: number | undefined, unit: string): string {
   if (unit === 'ms') return value.toFixed(3)
   if (unit === 'µs') return value.toFixed(1)
   if (unit === 'MB') return value.toFixed(1)
+  if (unit === 'cores') return value.toFixed(2)
   return Math.round(value).toLocaleString('en-US')
 }
 
@@ -68,7 +121,7 @@ function cells (f: Figure): string[] {
     f.title,
     f.unit,
     ...COLUMNS.map((c) => format(f.medians[c], f.unit)),
-    f.ratio === undefined ? '' : `${f.ratio.toFixed(2)}`,
+    f.ratios?.plugin === undefined ? '' : ratioText(f.ratios.plugin),
     f.target ?? '',
     f.met === undefined ? '' : f.met ? 'yes' : 'NO'
   ]

@@ -38,3 +38,14 @@ export function now (): number {
 export function perSecond (count: number, ms: number): number {
   return count / (ms / 1000)
 }
+
+/**
+ * The order of the implementations in round `round` (from 0): the list
+ * rotated to start at its (round mod n)-th name, so that over n rounds each
+ * implementation runs once in every position (first, second, ... last).
+ */
+export function rotation<T> (names: readonly T[], round: number): T[] {
+  if (names.length === 0) return []
+  const k = round % names.length
+  return [...names.slice(k), ...names.slice(0, k)]
+}

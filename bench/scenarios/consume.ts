@@ -1,8 +1,11 @@
 import type { ChannelModel } from 'amqplib'
+import type { AmqpConnectionManager } from 'amqp-connection-manager'
 import type { FastifyInstance } from 'fastify'
+import type { Connection } from 'rabbitmq-client'
 import type { ConsumeSchema, WarrenMessage } from '../../lib/index'
 import { Admin, alternate, MESSAGE, pick, pluginApp, rawConnect, type Row } from '../harness'
 import type { BenchOptions } from '../options'
+import { acmConnectTo, rabbitConnect } from '../peers'
 import { now, perSecond } from '../stats'
 
 /** Keeps what the handlers read alive, so no JIT can drop the decoding as dead code. */
@@ -79,18 +82,56 @@ async function rawConsume (conn: ChannelModel, queue: string, total: number, pre
   return result
 }
 
-/** Scenario 2: consume and ack a queue filled beforehand (the fill is not timed). */
+/**
+ * rabbitmq-client's Consumer: it declares the queue, sets the prefetch (qos),
+ * decodes the JSON body itself (the content type says JSON) and acks when the
+ * handler returns.
+ */
+async function rabbitConsume (rabbit: Connection, queue: string, total: number, prefetch: number): Promise<Consumed> {
+  const progress = counter(total)
+  const consumer = rabbit.createConsumer({ queue, queueOptions: { durable: true }, qos: { prefetchCount: prefetch } }, (msg) => {
+    sink += (msg.body as typeof MESSAGE).qty
+    progress.handled()
+  })
+  consumer.on('error', () => {})
+  const result = await progress.done
+  await consumer.close()
+  return result
+}
+
+/** amqp-connection-manager's ChannelWrapper: its consume() with a prefetch, JSON.parse and ack by hand, as with amqplib. */
+async function wrapperConsume (manager: AmqpConnectionManager, queue: string, total: number, prefetch: number): Promise<Consumed> {
+  const cw = manager.createChannel({ confirm: false })
+  await cw.waitForConnect()
+  await cw.assertQueue(queue, { durable: true })
+  const progress = counter(total)
+  await cw.consume(queue, (msg) => {
+    sink += JSON.parse(msg.content.toString('utf8')).qty
+    cw.ack(msg)
+    progress.handled()
+  }, { prefetch })
+  const result = await progress.done
+  await cw.close()
+  return result
+}
+
+/** Scenario 2: consume and ack a queue filled beforehand (the fill is not timed), by the plugin, raw amqplib and the peers. */
 export async function consumeScenario (opts: BenchOptions, admin: Admin, log: (msg: string) => void): Promise<Row[]> {
   const exchange = await admin.exchange('x')
   const app = await pluginApp(opts.url, { exchange })
   const conn = await rawConnect(opts.url)
+  const rabbit = await rabbitConnect(opts.url)
+  const manager = await acmConnectTo(opts.url)
   setStall(opts.quick ? 2000 : 5000)
-  const trouble: Record<string, { stalled: number, unacked: number }> = { plugin: { stalled: 0, unacked: 0 }, raw: { stalled: 0, unacked: 0 } }
+  const impls = {
+    plugin: (queue: string, n: number) => pluginConsume(app, queue, n, opts.prefetch),
+    raw: (queue: string, n: number) => rawConsume(conn, queue, n, opts.prefetch),
+    'rabbitmq-client': (queue: string, n: number) => rabbitConsume(rabbit, queue, n, opts.prefetch),
+    'channel-wrapper': (queue: string, n: number) => wrapperConsume(manager, queue, n, opts.prefetch)
+  }
+  const names = Object.keys(impls) as Array<keyof typeof impls>
+  const trouble = Object.fromEntries(names.map((name) => [name, { stalled: 0, unacked: 0 }]))
   try {
-    const impls = {
-      plugin: (queue: string, n: number) => pluginConsume(app, queue, n, opts.prefetch),
-      raw: (queue: string, n: number) => rawConsume(conn, queue, n, opts.prefetch)
-    }
     const round = (impl: keyof typeof impls, n: number) => async () => {
       // Durable, because that is how the plugin declares a named queue; the messages are not persistent.
       const queue = await admin.queue('consume', { durable: true })
@@ -107,8 +148,8 @@ export async function consumeScenario (opts: BenchOptions, admin: Admin, log: (m
       trouble[impl].unacked += left
       return { rate: perSecond(n, ms), cpu: cpuUs / n }
     }
-    for (const impl of ['plugin', 'raw'] as const) await round(impl, Math.max(100, opts.messages / 10))()
-    const results = await alternate(opts.rounds, { plugin: round('plugin', opts.messages), raw: round('raw', opts.messages) }, log)
+    for (const impl of names) await round(impl, Math.max(100, opts.messages / 10))()
+    const results = await alternate(opts.rounds, Object.fromEntries(names.map((name) => [name, round(name, opts.messages)])), log)
     const notes = Object.entries(trouble)
       .filter(([, t]) => t.stalled + t.unacked > 0)
       .map(([impl, t]) => `${impl}: stalled in ${t.stalled} round(s) (warm-up included), ${t.unacked} message(s) handled but never acked`)
@@ -120,7 +161,11 @@ export async function consumeScenario (opts: BenchOptions, admin: Admin, log: (m
       samples: pick(results, 'rate'),
       baseline: 'raw',
       goal: { ratioAtLeast: 0.95 },
-      note: notes.length > 0 ? notes.join('; ') : sink > 0 ? undefined : 'no message was read'
+      note: [
+        ...notes,
+        ...(sink > 0 ? [] : ['no message was read']),
+        'rabbitmq-client: createConsumer({ qos: { prefetchCount } }), JSON decoded by it, acked on return; channel-wrapper: consume(queue, fn, { prefetch }), JSON.parse, ack'
+      ].join('; ')
     }, {
       id: 'consume-cpu',
       title: 'consume: client CPU per message (info)',
@@ -132,5 +177,7 @@ export async function consumeScenario (opts: BenchOptions, admin: Admin, log: (m
   } finally {
     await app.close()
     await conn.close().catch(() => {})
+    await rabbit.close().catch(() => {})
+    await manager.close().catch(() => {})
   }
 }

@@ -1,49 +1,33 @@
 import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib'
 import type { FastifyInstance } from 'fastify'
+import type { Connection, RPCClient } from 'rabbitmq-client'
+import { startWorker, type Worker } from '../child'
 import { Admin, alternate, MESSAGE, pick, pluginApp, rawConnect, timed, windowed, type Row } from '../harness'
 import type { BenchOptions } from '../options'
+import { rabbitConnect } from '../peers'
+import type { RpcServerConfig } from '../rpc-server'
 import { now, percentile, perSecond } from '../stats'
 
-type Message = typeof MESSAGE
 const REPLY_TO = 'amq.rabbitmq.reply-to'
 const TIMEOUT = 5000
 
-/** What both servers answer. */
-function answer (body: Message): { ok: boolean, id: number } {
-  return { ok: true, id: body.id }
-}
-
 /**
- * A straightforward amqplib RPC, as one would write it by hand: a server that
- * replies to reply_to with the correlation id and acks, and a client on
- * direct reply-to with a map of pending requests and a timeout for each.
+ * A straightforward amqplib RPC client, as one would write it by hand: direct
+ * reply-to, a map of pending requests and a timeout for each. Its server is
+ * in bench/rpc-server.ts.
  */
-export class RawRpc {
+export class RawRpcClient {
   private readonly pending = new Map<string, { resolve: (v: unknown) => void, reject: (e: Error) => void, timer: NodeJS.Timeout }>()
 
-  private constructor (private readonly client: Channel, private readonly server: Channel, private readonly exchange: string, private readonly key: string) {}
+  private constructor (private readonly ch: Channel, private readonly exchange: string, private readonly key: string) {}
 
-  static async start (conn: ChannelModel, exchange: string, key: string, prefetch: number): Promise<RawRpc> {
-    const server = await conn.createChannel()
-    await server.assertQueue(key, { durable: true })
-    await server.bindQueue(key, exchange, key)
-    await server.prefetch(prefetch)
-    const client = await conn.createChannel()
-    const rpc = new RawRpc(client, server, exchange, key)
-    await server.consume(key, (msg) => rpc.serve(msg))
-    await client.consume(REPLY_TO, (msg) => rpc.onReply(msg), { noAck: true })
+  static async start (conn: ChannelModel, exchange: string, key: string): Promise<RawRpcClient> {
+    const ch = await conn.createChannel()
+    const rpc = new RawRpcClient(ch, exchange, key)
+    await ch.consume(REPLY_TO, (msg) => rpc.onReply(msg), { noAck: true })
     return rpc
-  }
-
-  private serve (msg: ConsumeMessage | null): void {
-    if (!msg) return
-    const reply = answer(JSON.parse(msg.content.toString('utf8')))
-    this.server.sendToQueue(msg.properties.replyTo, Buffer.from(JSON.stringify(reply)), {
-      correlationId: msg.properties.correlationId,
-      contentType: 'application/json'
-    })
-    this.server.ack(msg)
   }
 
   private onReply (msg: ConsumeMessage | null): void {
@@ -63,7 +47,7 @@ export class RawRpc {
         reject(new Error('RPC timeout'))
       }, TIMEOUT)
       this.pending.set(correlationId, { resolve, reject, timer })
-      this.client.publish(this.exchange, this.key, Buffer.from(JSON.stringify(body)), {
+      this.ch.publish(this.exchange, this.key, Buffer.from(JSON.stringify(body)), {
         correlationId,
         replyTo: REPLY_TO,
         contentType: 'application/json'
@@ -72,8 +56,7 @@ export class RawRpc {
   }
 
   async close (): Promise<void> {
-    await this.client.close().catch(() => {})
-    await this.server.close().catch(() => {})
+    await this.ch.close().catch(() => {})
   }
 }
 
@@ -88,39 +71,62 @@ async function latencies (request: () => Promise<unknown>, count: number): Promi
   return out
 }
 
-/** Scenario 3: request/reply through the broker, server and client in this process, both on one connection. */
+type RpcImpl = RpcServerConfig['impl']
+
+/**
+ * Scenario 3: request/reply through the broker. Each implementation's server
+ * runs in a child process of its own (raw amqplib, the plugin's consumer,
+ * rabbitmq-client's Consumer with reply()), its client in this process (a
+ * hand-written direct reply-to client, `app.amqp.request()`,
+ * rabbitmq-client's RPCClient), so that client and server CPU are measured
+ * apart. amqp-connection-manager has no RPC.
+ */
 export async function rpcScenario (opts: BenchOptions, admin: Admin, log: (msg: string) => void): Promise<Row[]> {
   const exchange = await admin.exchange('x')
-  const app: FastifyInstance = await pluginApp(opts.url, { exchange })
-  const conn = await rawConnect(opts.url)
-  let raw: RawRpc | undefined
+  const keyOf = (impl: RpcImpl) => admin.forgetLater(`wb.rpc.${impl}.${exchange.slice(5)}`)
+  const servers: Partial<Record<RpcImpl, Worker>> = {}
+  let app: FastifyInstance | undefined
+  let conn: ChannelModel | undefined
+  let rabbit: Connection | undefined
+  let raw: RawRpcClient | undefined
+  let rc: RPCClient | undefined
   try {
-    const pluginKey = admin.forgetLater(`wb.rpc.plugin.${exchange.slice(5)}`)
-    const consumer = app.amqp.consume<Message>(pluginKey, (msg) => answer(msg.body), { prefetch: opts.prefetch })
-    await consumer.ready()
-    const rawKey = admin.forgetLater(`wb.rpc.raw.${exchange.slice(5)}`)
-    raw = await RawRpc.start(conn, exchange, rawKey, opts.prefetch)
-    const rpc = raw
-
-    const impls = {
-      plugin: () => app.amqp.request(pluginKey, MESSAGE),
-      raw: () => rpc.request(MESSAGE)
+    const impls: RpcImpl[] = ['plugin', 'raw', 'rabbitmq-client']
+    await Promise.all(impls.map(async (impl) => {
+      const config: RpcServerConfig = { impl, url: opts.url, exchange, key: keyOf(impl), prefetch: opts.prefetch }
+      servers[impl] = await startWorker(join(__dirname, '..', 'rpc-server.ts'), config)
+    }))
+    app = await pluginApp(opts.url, { exchange })
+    conn = await rawConnect(opts.url)
+    rabbit = await rabbitConnect(opts.url)
+    raw = await RawRpcClient.start(conn, exchange, keyOf('raw'))
+    rc = rabbit.createRPCClient({ confirm: false, timeout: TIMEOUT })
+    const plugin = app
+    const rawClient = raw
+    const rabbitClient = rc
+    const requests: Record<RpcImpl, () => Promise<unknown>> = {
+      plugin: () => plugin.amqp.request(keyOf('plugin'), MESSAGE),
+      raw: () => rawClient.request(MESSAGE),
+      'rabbitmq-client': () => rabbitClient.send({ exchange, routingKey: keyOf('rabbitmq-client') }, MESSAGE)
     }
-    for (const request of Object.values(impls)) {
+    for (const request of Object.values(requests)) {
       await windowed(Math.max(100, opts.rpcRequests / 10), opts.rpcConcurrency, request)
       await latencies(request, Math.max(10, opts.latencyRequests / 10))
     }
-    const throughput = (request: () => Promise<unknown>) => async () => {
-      const t = await timed(() => windowed(opts.rpcRequests, opts.rpcConcurrency, request))
-      return { rate: perSecond(opts.rpcRequests, t.ms), cpu: t.cpuUs / opts.rpcRequests }
+    const throughput = (impl: RpcImpl) => async () => {
+      const server = servers[impl]!
+      await server.call('start')
+      const t = await timed(() => windowed(opts.rpcRequests, opts.rpcConcurrency, requests[impl]))
+      const s = await server.call<{ cpuUs: number }>('stop')
+      return { rate: perSecond(opts.rpcRequests, t.ms), cpu: t.cpuUs / opts.rpcRequests, serverCpu: s.cpuUs / opts.rpcRequests }
     }
-    const results = await alternate(opts.rounds, { plugin: throughput(impls.plugin), raw: throughput(impls.raw) }, log)
-    const latency = (request: () => Promise<unknown>) => async () => {
-      const ms = await latencies(request, opts.latencyRequests)
+    const results = await alternate(opts.rounds, Object.fromEntries(impls.map((impl) => [impl, throughput(impl)])), log)
+    const latency = (impl: RpcImpl) => async () => {
+      const ms = await latencies(requests[impl], opts.latencyRequests)
       return { p50: percentile(ms, 0.5), p99: percentile(ms, 0.99) }
     }
-    const lat = await alternate(opts.rounds, { plugin: latency(impls.plugin), raw: latency(impls.raw) }, log)
-    await consumer.cancel()
+    const lat = await alternate(opts.rounds, Object.fromEntries(impls.map((impl) => [impl, latency(impl)])), log)
+    const servedBy = 'each server in a child process of its own: raw amqplib, the plugin\'s consumer, rabbitmq-client\'s Consumer replying with reply(); clients in the bench\'s process: raw direct reply-to, app.amqp.request(), rabbitmq-client\'s createRPCClient({ confirm: false }); amqp-connection-manager has no RPC'
     return [{
       id: 'rpc-throughput',
       title: `RPC throughput, ${opts.rpcConcurrency} in flight`,
@@ -128,13 +134,21 @@ export async function rpcScenario (opts: BenchOptions, admin: Admin, log: (msg: 
       better: 'higher',
       samples: pick(results, 'rate'),
       baseline: 'raw',
-      goal: { ratioAtLeast: 1.0 }
+      goal: { ratioAtLeast: 1.0 },
+      note: servedBy
     }, {
-      id: 'rpc-cpu',
-      title: 'RPC: client + server CPU per request (info)',
+      id: 'rpc-client-cpu',
+      title: 'RPC: client CPU per request (info)',
       unit: 'µs',
       better: 'lower',
       samples: pick(results, 'cpu'),
+      baseline: 'raw'
+    }, {
+      id: 'rpc-server-cpu',
+      title: 'RPC: server CPU per request, child process (info)',
+      unit: 'µs',
+      better: 'lower',
+      samples: pick(results, 'serverCpu'),
       baseline: 'raw'
     }, {
       id: 'rpc-p50',
@@ -153,8 +167,11 @@ export async function rpcScenario (opts: BenchOptions, admin: Admin, log: (msg: 
       baseline: 'raw'
     }]
   } finally {
-    await app.close()
+    await rc?.close().catch(() => {})
+    await rabbit?.close().catch(() => {})
     await raw?.close()
-    await conn.close().catch(() => {})
+    await conn?.close().catch(() => {})
+    await app?.close()
+    await Promise.all(Object.values(servers).map((s) => s.stop()))
   }
 }

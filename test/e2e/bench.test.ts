@@ -9,6 +9,9 @@ import t from 'tap'
  * shared, and a test that fails when it is busy tests nothing.
  */
 
+// Every scenario, the child-process ones included, at tiny counts: well past tap's default file timeout on a busy machine.
+t.setTimeout(300_000)
+
 const ROOT = join(__dirname, '..', '..')
 
 interface Figure {
