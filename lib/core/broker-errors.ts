@@ -121,11 +121,15 @@ function tlsReason (err: unknown): string | undefined {
 export function tlsSetupError (err: unknown, url: string): Error {
   const code = codeOf(err)
   const text = textOf(err)
+  // A wrong passphrase now and then decrypts an encrypted key into bytes that
+  // pass the padding check, which OpenSSL then fails to decode (UNSUPPORTED).
   const what = code === 'ERR_OSSL_BAD_DECRYPT' || text === 'mac verify failure'
     ? 'tls.key or tls.pfx could not be decrypted: check tls.passphrase'
-    : code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH'
-      ? 'tls.key is not the key of tls.cert'
-      : 'tls.ca, tls.cert, tls.key or tls.pfx could not be read'
+    : code === 'ERR_OSSL_UNSUPPORTED'
+      ? 'tls.key or tls.pfx could not be read, or decrypted: check that the key is PEM, and tls.passphrase'
+      : code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH'
+        ? 'tls.key is not the key of tls.cert'
+        : 'tls.ca, tls.cert, tls.key or tls.pfx could not be read'
   return new FST_AMQP_TLS(url, `${typeof code === 'string' ? `${code} ` : ''}(${text}): ${what}`, { cause: err })
 }
 
