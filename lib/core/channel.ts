@@ -198,6 +198,23 @@ export class ManagedChannel<C extends Channel = Channel> extends EventEmitter {
     }, retryIn)
   }
 
+  /**
+   * Closes the open channel and opens (and sets up) a new one at once: for a
+   * channel the broker keeps open but that serves badly (every publish
+   * nacked). What was in flight on it fails as it closes ('channel closed').
+   * Logs `why` as a warning, with `fields`. Does nothing without a channel.
+   */
+  reopen (why: string, fields: object = {}): void {
+    const ch = this.ch
+    if (ch === undefined || this.closed) return
+    this.log.warn({ ...fields, channel: this.opts.name }, why)
+    this.ch = undefined
+    dead.add(ch)
+    this.emit('lost', ch, undefined)
+    ch.close().catch(() => {})
+    this.open().catch((err: Error) => this.setupFailed(err, 'amqp channel setup failed; trying again'))
+  }
+
   private closedError (): Error {
     return new FST_AMQP_CLOSED(`channel ${this.opts.name} is closed`)
   }

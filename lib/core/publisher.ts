@@ -19,6 +19,7 @@ import {
   retryLater
 } from './errors'
 import type { Log } from './log'
+import { NackRun } from './nack-run'
 import { bounded, withTimeout } from './timeout'
 
 /** @internal */
@@ -121,8 +122,10 @@ export class Publisher {
   private onIdle: (() => void) | undefined
   private starting: Promise<Channel> | undefined
   private closed = false
+  /** A run of nacks on the confirm channel: reopened past its bound (NACK_RUN_LIMIT), degraded until an ack. */
+  private readonly nacks = new NackRun()
 
-  constructor (private readonly conn: Connection, private readonly opts: PublisherOptions, log: Log) {
+  constructor (private readonly conn: Connection, private readonly opts: PublisherOptions, private readonly log: Log) {
     this.exchanges = new KnownExchanges(opts.knownExchanges, {
       conn,
       waitForChannel: (timeout) => this.channel.waitForChannel(timeout),
@@ -151,7 +154,10 @@ export class Publisher {
         if (opts.setup) await opts.setup(ch)
       }
     }, log)
-    this.channel.on('open', () => this.flush())
+    this.channel.on('open', () => {
+      this.nacks.opened()
+      this.flush()
+    })
     this.channel.on('lost', (_ch: Channel, err?: Error) => {
       // An exchange deleted since it was checked closed the channel: check it again next time.
       const missing = missingExchange(err)
@@ -177,6 +183,11 @@ export class Publisher {
   /** Bytes (bodies and headers) those hold. */
   get bufferedBytes (): number {
     return this.heldBytes
+  }
+
+  /** True while its publishes get only nacks, past the bound (NACK_RUN_LIMIT), until one is acked. */
+  get nacked (): boolean {
+    return this.nacks.degraded
   }
 
   /**
@@ -342,6 +353,9 @@ export class Publisher {
   }
 
   private confirmed (job: Job, err: Error | null): void {
+    // Late confirms count too: they say how the channel fares.
+    if (err === null) this.onAck()
+    else if (err.message === 'message nacked' && job.ch === this.channel.current) this.onNack()
     const unroutable = job.mandatory && this.returned.get(job.ch!)?.delete(returnKey(job.token, job.messageId)!) === true
     this.untag(job)
     if (job.done) return
@@ -353,6 +367,23 @@ export class Publisher {
       job.resolve(job.value)
     }
     this.checkIdle()
+  }
+
+  /** An ack ends a run of nacks. */
+  private onAck (): void {
+    if (this.nacks.degraded) this.log.info({ channel: this.opts.name }, 'amqp publishes are acked again')
+    this.nacks.ack()
+  }
+
+  /**
+   * A nack on the current channel. Only nacks for longer than the bound: the
+   * channel is reopened (one seen after a quorum queue's leader moved nacked
+   * everything for 22 s, although the queue had a new leader within 350 ms).
+   */
+  private onNack (): void {
+    if (!this.nacks.nack()) return
+    const { nacks, ms } = this.nacks.run
+    this.channel.reopen(`amqp publishes have all been nacked for ${ms} ms; reopening the channel`, { nacks, ms })
   }
 
   private fail (job: Job, err: Error): void {

@@ -597,8 +597,9 @@ export interface ConsumerHealth {
 /** What health() reports, for a readiness route. */
 export interface Health {
   /**
-   * 'ok': connected, not blocked, every consumer receiving. 'degraded':
-   * connected, but the broker blocks publishers (memory or disk alarm) or a
+   * 'ok': connected, not blocked, publishes acked, every consumer
+   * receiving. 'degraded': connected, but the broker blocks publishers
+   * (memory or disk alarm), nacks every publish (see `publishing`) or a
    * consumer is not receiving. 'down': no connection (reconnecting) or closed.
    */
   status: 'ok' | 'degraded' | 'down'
@@ -610,6 +611,15 @@ export interface Health {
   consumers: { total: number, running: number, list: ConsumerHealth[] }
   /** Publishes (and requests) held in memory until the connection is back or the broker unblocks. */
   buffered: number
+  /**
+   * 'nacked': the broker has nacked every publish for more than 2 seconds
+   * (each one rejected with FST_AMQP_PUBLISH_NACKED), so the publishing
+   * channel was reopened (and is reopened every 2 seconds while it lasts).
+   * Back to 'ok' once a publish is acked. A queue that refuses publishes
+   * (x-overflow reject-publish) when full does this too, if nothing else is
+   * published meanwhile.
+   */
+  publishing: 'ok' | 'nacked'
 }
 
 /** A message body as a definition's schema types it for sending. */

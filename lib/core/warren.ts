@@ -337,8 +337,17 @@ export class Warren {
     const list = consumers.map((c) => c.health())
     const running = list.filter((c) => c.running).length
     const stuck = list.some((c) => c.error !== undefined)
-    const status = !connected ? 'down' : blocked || stuck || running < consumers.length ? 'degraded' : 'ok'
-    return { status, connected, blocked, consumers: { total: consumers.length, running, list }, buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0) }
+    // Only the publishing channel has confirms (replies and requests have none), so only it can be nacked.
+    const nacked = this.publisher.nacked
+    const status = !connected ? 'down' : blocked || nacked || stuck || running < consumers.length ? 'degraded' : 'ok'
+    return {
+      status,
+      connected,
+      blocked,
+      consumers: { total: consumers.length, running, list },
+      buffered: this.publisher.buffered + this.replies.buffered + (this.rpcClient?.buffered ?? 0),
+      publishing: nacked ? 'nacked' : 'ok'
+    }
   }
 
   /** Cancels every consumer and waits for their handlers in flight. */
