@@ -15,7 +15,7 @@ const ROOT = join(__dirname, '..')
 const FILES = [
   'publish', 'consume', 'routing', 'rpc', 'gather', 'pipeline', 'retry', 'shutdown',
   'bad-input', 'headers', 'boundary', 'contracts', 'consumer-health', 'asyncapi',
-  'named', 'client', 'express', 'queue-types', 'single-active-consumer', 'consumer-priority', 'streams'
+  'named', 'client', 'express', 'nack-run', 'queue-types', 'single-active-consumer', 'consumer-priority', 'streams'
 ].map((name) => join('test', `${name}.test.ts`))
 
 t.spawn(process.execPath, [join(ROOT, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--disable-coverage', '--reporter=tap', ...FILES], {
