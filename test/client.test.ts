@@ -2,7 +2,7 @@ import t from 'tap'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { createWarren, defineMessage, errors, warren, type WarrenClient, type WarrenMessage } from '../lib/index'
-import { AMQP_URL, ON_MEMORY, closedPort, collector, deferred, deleteExchange, uniqueName, waitFor } from './helpers'
+import { AMQP_URL, admin, ON_MEMORY, closedPort, collector, deferred, deleteExchange, uniqueName, waitFor } from './helpers'
 
 /*
  * createWarren(): the core without a web framework, as a worker uses it. The
@@ -10,6 +10,11 @@ import { AMQP_URL, ON_MEMORY, closedPort, collector, deferred, deleteExchange, u
  */
 
 interface TestLike { name: string, teardown (fn: () => unknown): void }
+
+/** Deletes these queues (and their wait and dead-letter queues) after the test. */
+async function dropAfter (t: TestLike, ...queues: string[]): Promise<void> {
+  (await admin(t)).queues.push(...queues)
+}
 
 /** A client on the test broker with an exchange of its own, closed (and the exchange deleted) after the test. */
 function client (t: TestLike, opts: Record<string, unknown> = {}): { warren: WarrenClient, exchange: string } {
@@ -25,6 +30,7 @@ function client (t: TestLike, opts: Record<string, unknown> = {}): { warren: War
 t.test('a worker with no web framework consumes what it publishes, with consumers registered before start()', async (t) => {
   const { warren } = client(t)
   const key = uniqueName(t)
+  await dropAfter(t, key)
   const got = collector<WarrenMessage>(2)
   warren.consume(key, async (msg) => { got.push(msg) })
   await warren.start()
@@ -37,6 +43,7 @@ t.test('a worker with no web framework consumes what it publishes, with consumer
 t.test('start() called twice returns the same promise and starts each consumer once', async (t) => {
   const { warren } = client(t)
   const key = uniqueName(t)
+  await dropAfter(t, key)
   let calls = 0
   warren.consume(key, async () => { calls++ })
   const first = warren.start()
@@ -52,6 +59,7 @@ t.test('consume() after start() starts at once', async (t) => {
   const { warren } = client(t)
   await warren.start()
   const key = uniqueName(t)
+  await dropAfter(t, key)
   const got = collector<WarrenMessage>(1)
   const consumer = warren.consume(key, async (msg) => { got.push(msg) })
   await consumer.ready()
@@ -96,6 +104,7 @@ t.test('start() rejects with FST_AMQP_ACCESS_REFUSED for bad credentials, as rea
 t.test('close() lets the handler in flight finish and ack, is safe to call twice, and publish() then rejects with FST_AMQP_CLOSED', async (t) => {
   const { warren } = client(t)
   const key = uniqueName(t)
+  await dropAfter(t, key)
   const entered = deferred()
   const release = deferred()
   let finished = 0
@@ -147,6 +156,7 @@ t.test('a pino-compatible logger gets the lines, with plugin: amqp, and never th
 t.test('a defined message is validated and typed on the client as on app.amqp', async (t) => {
   const { warren } = client(t)
   const Order = defineMessage(uniqueName(t), { body: Type.Object({ id: Type.Integer() }) })
+  await dropAfter(t, Order.routingKey)
   const got = collector<number>(1)
   warren.consume(Order, async (msg) => { got.push(msg.body.id) })
   await warren.start()
@@ -159,6 +169,7 @@ t.test('a request served by one client is answered to another', async (t) => {
   const { warren: server, exchange } = client(t)
   const { warren: caller } = client(t, { exchange })
   const key = uniqueName(t)
+  await dropAfter(t, key)
   server.consume(key, async (msg: WarrenMessage<number>) => msg.body * 2)
   await server.start()
   await caller.start()
@@ -168,6 +179,7 @@ t.test('a request served by one client is answered to another', async (t) => {
 t.test('handlers run with the client as `this`', async (t) => {
   const { warren } = client(t)
   const key = uniqueName(t)
+  await dropAfter(t, key)
   const seen = deferred<unknown>()
   warren.consume(key, async function (this: unknown) { seen.resolve(this) })
   await warren.start()
@@ -178,6 +190,7 @@ t.test('handlers run with the client as `this`', async (t) => {
 t.test('errors carry status and headers for Express: an RPC timeout is a 504', async (t) => {
   const { warren } = client(t, { closeTimeout: 200 })
   const key = uniqueName(t)
+  await dropAfter(t, key)
   warren.consume(key, async () => await new Promise(() => {}))
   await warren.start()
   const err = await warren.request(key, 1, { timeout: 200 }).then(() => undefined, (e: any) => e)
@@ -189,6 +202,7 @@ t.test('a Fastify app given { client } starts it on ready(), and its close() can
   const { warren: shared } = client(t)
   const direct = uniqueName(t, 'direct')
   const viaApp = uniqueName(t, 'app')
+  await dropAfter(t, direct, viaApp)
   const gotDirect = collector<unknown>(2)
   const gotApp = collector<unknown>(1)
   shared.consume(direct, async (msg) => { gotDirect.push(msg.body) })

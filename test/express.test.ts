@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox'
 import { createWarren, defineMessage, type WarrenClient, type WarrenMessage } from '../lib/index'
 import { warrenErrorHandler, warrenHealth, warrenMiddleware } from '../lib/express'
 import { memoryBroker } from '../lib/testing'
-import { AMQP_URL, collector, deleteExchange, uniqueName } from './helpers'
+import { AMQP_URL, admin, collector, deleteExchange, uniqueName } from './helpers'
 
 /*
  * fastify-warren/express on Express 5 and Express 4: req.amqp, the health
@@ -15,6 +15,11 @@ import { AMQP_URL, collector, deleteExchange, uniqueName } from './helpers'
 const versions = { 'Express 5': require('express'), 'Express 4': require('express4') } as Record<string, any>
 
 interface TestLike { name: string, teardown (fn: () => unknown): void }
+
+/** Deletes these queues (and their wait and dead-letter queues) after the test. */
+async function dropAfter (t: TestLike, ...queues: string[]): Promise<void> {
+  (await admin(t)).queues.push(...queues)
+}
 
 /** Listens with `app` on a free port, closed after the test; resolves with its base URL. */
 async function listen (t: TestLike, app: any): Promise<string> {
@@ -38,6 +43,7 @@ for (const [version, express] of Object.entries(versions)) {
   t.test(`${version}: a POST publishes through req.amqp, confirmed, and the worker receives it`, async (t) => {
     const warren = client(t)
     const key = uniqueName(t)
+    await dropAfter(t, key)
     const got = collector<WarrenMessage>(1)
     warren.consume(key, async (msg) => { got.push(msg) })
     const app = express()
@@ -79,6 +85,7 @@ for (const [version, express] of Object.entries(versions)) {
   t.test(`${version}: warrenErrorHandler answers an invalid message as Fastify does, with validation`, async (t) => {
     const warren = client(t)
     const Order = defineMessage(uniqueName(t), { body: Type.Object({ id: Type.Integer() }) })
+    await dropAfter(t, Order.routingKey)
     const app = express()
     app.use(express.json(), warrenMiddleware(warren))
     app.post('/orders', async (req: any, res: any, next: any) => {
@@ -148,6 +155,7 @@ for (const [version, express] of Object.entries(versions)) {
   t.test(`${version}: warrenErrorHandler answers an RPC timeout with 504 and the JSON body`, async (t) => {
     const warren = client(t, { closeTimeout: 200 })
     const key = uniqueName(t)
+    await dropAfter(t, key)
     warren.consume(key, async () => await new Promise(() => {}))
     const app = express()
     app.use(warrenMiddleware(warren))
