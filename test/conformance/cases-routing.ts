@@ -189,6 +189,33 @@ const otherCases: Case[] = [
     }
   },
   {
+    name: 'a confirm channel confirms its publishes by their number from 1, and returns an unroutable one before confirming it',
+    async run (b) {
+      const conn = await b.connect()
+      const ch = await confirmChannel(conn)
+      const q = b.unique('q')
+      await ch.assertQueue(q, { durable: false })
+      const acked = new Set<number>()
+      const nacked: number[] = []
+      const returned: Array<{ id: unknown, itsAckSeen: boolean }> = []
+      let highest = 0
+      const take = (into: (n: number) => void) => (f: { deliveryTag: number, multiple: boolean }) => {
+        const from = f.multiple ? highest + 1 : f.deliveryTag
+        for (let n = from; n <= f.deliveryTag; n++) into(n)
+        highest = Math.max(highest, f.deliveryTag)
+      }
+      ch.on('ack', take((n) => acked.add(n)))
+      ch.on('nack', take((n) => nacked.push(n)))
+      ch.on('return', (m) => returned.push({ id: m.properties.messageId, itsAckSeen: acked.has(3) }))
+      for (let i = 1; i <= 5; i++) {
+        ch.publish('', i === 3 ? b.unique('missing') : q, Buffer.from(String(i)), { mandatory: true, messageId: `m${i}` })
+      }
+      await within(ch.waitForConfirms(), 'confirms')
+      return { acked: [...acked].sort((x, y) => x - y), nacked, returned }
+    },
+    expect: { acked: [1, 2, 3, 4, 5], nacked: [], returned: [{ id: 'm3', itsAckSeen: false }] }
+  },
+  {
     name: 'binding a queue to the default exchange is refused with 403',
     async run (b) {
       const conn = await b.connect()

@@ -243,7 +243,10 @@ export class MemoryChannel extends EventEmitter implements ConsumerHost {
       if (this.confirm) {
         const cb = this.unconfirmed.get(seq)
         this.unconfirmed.delete(seq)
+        // Like amqplib: the callback first, then the event the broker's basic.ack or basic.nack makes.
         cb?.(outcome.refused ? new Error('message nacked') : null)
+        if (outcome.refused) this.emit('nack', { deliveryTag: seq, multiple: false, requeue: false })
+        else this.emit('ack', { deliveryTag: seq, multiple: false })
       }
     })
     return true
