@@ -113,7 +113,7 @@ t.test('a message amqplib throws on while writing fails alone with FST_AMQP_ENCO
   await publisher.start()
   t.teardown(() => publisher.close(1000))
   // Built by hand, past the envelope: amqplib itself is left to refuse it.
-  const raw = (headers: Record<string, unknown>) => ({ kind: 'publish' as const, exchange: '', routingKey: key, content: Buffer.from('{}'), props: { headers, mandatory: true, messageId: uniqueName(t) }, bytes: 2 })
+  const raw = (headers: Record<string, unknown>) => ({ kind: 'publish' as const, exchange: '', routingKey: key, content: Buffer.from('{}'), props: { headers, mandatory: true, messageId: uniqueName(t) }, bytes: 2, freshId: false })
   const bad = publisher.publish(raw({ s: Symbol('x') }))
   const good = publisher.publish(raw({ ok: 1 }))
   t.equal(await outcome(bad, 1000), 'FST_AMQP_ENCODE')

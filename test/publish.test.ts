@@ -115,3 +115,26 @@ t.test('two mandatory publishes in flight with the same message id, one routable
   t.same(outcomes.filter(([, b]) => b !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
   t.equal((await ch.checkQueue(key)).messageCount, 100, 'and the 100 routable ones are in the queue')
 })
+
+t.test('a caller reusing the message id the plugin gave a publish still in flight gets its own outcome', async (t) => {
+  const key = uniqueName(t)
+  const { ch, queues } = await admin(t)
+  queues.push(key)
+  await ch.assertQueue(key, { durable: false })
+  const app = await build(t)
+  const nobody = uniqueName(t, 'nobody')
+  // The plugin's ids are a per-process prefix and a counter: the next one is predictable.
+  const { messageId: seen } = await app.amqp.publish(key, { i: -1 }, { exchange: '' })
+  const next = (n: number): string => seen.slice(0, 12) + (parseInt(seen.slice(12), 36) + n).toString(36)
+  const outcomes = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+    const [routed, lost] = await Promise.allSettled([
+      app.amqp.publish(key, { i }, { exchange: '' }),
+      app.amqp.publish(nobody, { i }, { exchange: '', messageId: next(2 * i + 1) })
+    ])
+    return [routed.status, lost.status === 'rejected' ? (lost.reason as any).code : 'resolved', routed.status === 'fulfilled' ? routed.value.messageId === next(2 * i + 1) : false]
+  }))
+  t.equal(outcomes.filter(([, , same]) => same === true).length, 50, 'each unroutable publish reused the id of a routable one in flight')
+  t.same(outcomes.filter(([a]) => a !== 'fulfilled').length, 0, 'every routable publish resolved')
+  t.same(outcomes.filter(([, b]) => b !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
+  t.equal((await ch.checkQueue(key)).messageCount, 51, 'and the routable ones are in the queue')
+})

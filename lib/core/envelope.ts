@@ -97,6 +97,8 @@ export interface Outgoing {
   props: PublishProperties
   /** Body plus encoded headers: what it costs a buffer to hold it. */
   bytes: number
+  /** Its message id was made here, for it alone (no other message in flight can have it). */
+  freshId: boolean
 }
 
 /** @internal What open() needs to know of the consumer a delivery came to. */
@@ -365,14 +367,14 @@ export class Envelope {
    * limits, its headers encodable and within bounds. Throws a coded error
    * naming what is wrong; nothing is sent then.
    */
-  private seal (kind: OutgoingKind, exchange: string, routingKey: string, content: Buffer, props: PublishProperties, checkBody = true): Outgoing {
+  private seal (kind: OutgoingKind, exchange: string, routingKey: string, content: Buffer, props: PublishProperties, checkBody = true, freshId = false): Outgoing {
     if (checkBody) {
       const limit = this.bodyLimit()
       if (content.length > limit.bytes) throw new FST_AMQP_MESSAGE_TOO_LARGE(content.length, limit.bytes, limit.name)
     }
     if (props.headers !== undefined) props.headers = this.snapshotHeaders(props.headers)
     const headerBytes = props.headers === undefined ? 0 : this.headerBytes(props.headers)
-    const message: Outgoing = { kind, exchange, routingKey, content, props, bytes: content.length + headerBytes }
+    const message: Outgoing = { kind, exchange, routingKey, content, props, bytes: content.length + headerBytes, freshId }
     for (const hook of this.outgoingHooks) hook(message)
     return message
   }
@@ -410,8 +412,9 @@ export class Envelope {
     contentType: string | undefined
   }): Outgoing {
     const encoded = encode(body)
+    const fresh = o.messageId === undefined
     return this.seal('publish', exchange, routingKey, encoded.content, {
-      messageId: o.messageId ?? uniqueId(),
+      messageId: fresh ? uniqueId() : o.messageId,
       correlationId: o.correlationId,
       contentType: o.contentType ?? encoded.contentType,
       headers: o.headers,
@@ -421,7 +424,7 @@ export class Envelope {
       mandatory: o.mandatory,
       timestamp: now(),
       appId: this.opts.appId
-    })
+    }, true, fresh)
   }
 
   /**

@@ -21,6 +21,11 @@ export function uniqueId (): string {
   return PREFIX + (++counter).toString(36)
 }
 
+/** @internal Whether `id` has the form of the ids uniqueId() makes in this process (a caller may have copied one). */
+export function isOwnIdForm (id: string): boolean {
+  return id.startsWith(PREFIX)
+}
+
 const POOL = Buffer.alloc(4096)
 let used = POOL.length
 

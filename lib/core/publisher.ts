@@ -1,8 +1,9 @@
-import { uniqueId } from './ids'
+import { isOwnIdForm, uniqueId } from './ids'
 import type { Channel, ConfirmChannel, Message } from 'amqplib'
 import { messageTooLarge, missingExchange } from './broker-errors'
 import { closeError, isOpen, ManagedChannel } from './channel'
 import type { Connection } from './connection'
+import { ConfirmWindow } from './confirm-window'
 import { describeError, type Outgoing, type PublishProperties } from './envelope'
 import { KnownExchanges } from './exchanges'
 import {
@@ -65,6 +66,9 @@ const SWEEP_EVERY = 50
 
 const EMPTY = Buffer.alloc(0)
 
+/** The message of the error a nacked publish is confirmed with (as amqplib's callbacks have it). */
+const NACKED = 'message nacked'
+
 /**
  * One publish, from the call until the broker's confirm (or its failure).
  * Its content and properties are let go once written: a publish is never
@@ -81,6 +85,8 @@ interface Job {
   bytes: number
   mandatory: boolean
   messageId: string | undefined
+  /** Its message id is its own (made for it by the envelope): no other publish in flight has it. */
+  freshId: boolean
   timeout: number
   deadline: number
   value: unknown
@@ -90,8 +96,10 @@ interface Job {
   ch: Channel | undefined
   /** Settled (confirmed, failed or timed out): a late confirm is ignored. */
   done: boolean
-  /** Set when another publish with the same message id was in flight (see tag()). */
-  token?: string
+  /** Set when another publish may have had the same message id in flight (see tag()). */
+  token: string | undefined
+  /** Counted in idsInFlight (see tag()). */
+  tagged: boolean
 }
 
 /**
@@ -108,12 +116,16 @@ interface Job {
 export class Publisher {
   readonly channel: ManagedChannel<Channel>
   private readonly confirm: boolean
-  private readonly returned = new WeakMap<Channel, Set<string>>()
+  /** What each confirm channel has in flight, by publish sequence; `window` is the current channel's. */
+  private readonly windows = new Map<Channel, ConfirmWindow<Job>>()
+  private window: ConfirmWindow<Job> | undefined
+  private windowOf: Channel | undefined
+  /** Publishes written and not yet settled (confirmed, failed or timed out). */
+  private unsettled = 0
   private readonly exchanges: KnownExchanges
   private buffer: Job[] = []
   /** Bytes held by the jobs in `buffer`. */
   private heldBytes = 0
-  private readonly inFlight = new Set<Job>()
   /** Message ids of the mandatory publishes in flight, and how many of each: a second one with the same id gets a token. */
   private readonly idsInFlight = new Map<string, number>()
   /** amqplib's buffer for the channel is full: hold publishes until it drains. */
@@ -139,15 +151,7 @@ export class Publisher {
       reopenDelayMax: opts.reopenDelayMax,
       setup: async (ch) => {
         if (this.confirm) {
-          const returned = new Set<string>()
-          this.returned.set(ch, returned)
-          ch.on('return', (msg: Message) => {
-            // An own key only: amqplib decodes a header named __proto__ into the prototype.
-            const headers = msg.properties.headers
-            const token = headers !== undefined && Object.hasOwn(headers, TOKEN_HEADER) ? headers[TOKEN_HEADER] : undefined
-            const key = returnKey(token, msg.properties.messageId)
-            if (key !== undefined) returned.add(key)
-          })
+          this.track(ch)
         } else if (opts.onReturn) {
           ch.on('return', opts.onReturn)
         }
@@ -217,13 +221,16 @@ export class Publisher {
         bytes: message.bytes,
         mandatory: props.mandatory === true,
         messageId: props.messageId,
+        freshId: message.freshId,
         timeout,
         deadline: Date.now() + timeout,
         value,
         resolve,
         reject,
         ch: undefined,
-        done: false
+        done: false,
+        token: undefined,
+        tagged: false
       }
       const ch = this.channel.current
       if (ch === undefined || this.conn.blocked || this.congested === ch || this.buffer.length > 0 || !this.send(ch, job)) this.hold(job)
@@ -250,8 +257,11 @@ export class Publisher {
         job.done = true
         job.resolve(job.value)
       } else {
+        const window = this.windowFor(ch)
         this.tag(job)
-        room = (ch as ConfirmChannel).publish(job.exchange, job.routingKey, job.content, job.props, (err: Error | null) => this.confirmed(job, err))
+        // No callback: the window settles it from the channel's ack and nack (see track()).
+        room = (ch as ConfirmChannel).publish(job.exchange, job.routingKey, job.content, job.props)
+        window.push(job)
       }
     } catch (err) {
       this.untag(job)
@@ -266,10 +276,48 @@ export class Publisher {
     if (!room) this.congest(ch)
     if (this.confirm) {
       job.ch = ch
-      this.inFlight.add(job)
+      this.unsettled++
       this.watch()
     }
     return true
+  }
+
+  /**
+   * Follows a new confirm channel: its publishes are numbered from 1 and
+   * kept in a window until the broker acks or nacks them, or the channel
+   * closes (then they fail as unconfirmed). A basic.return comes before the
+   * confirm of its message: its key waits in the window for that confirm.
+   */
+  private track (ch: Channel): void {
+    const window = new ConfirmWindow<Job>()
+    this.windows.set(ch, window)
+    this.window = window
+    this.windowOf = ch
+    const acked = (job: Job): void => this.confirmed(job, window, null)
+    const nacked = (job: Job): void => this.confirmed(job, window, new Error(NACKED))
+    ch.on('ack', (f: { deliveryTag: number, multiple: boolean }) => window.confirm(f.deliveryTag, f.multiple, acked))
+    ch.on('nack', (f: { deliveryTag: number, multiple: boolean }) => window.confirm(f.deliveryTag, f.multiple, nacked))
+    ch.on('close', () => {
+      this.windows.delete(ch)
+      const closed = new Error('channel closed')
+      window.clear((job) => this.confirmed(job, window, closed))
+      this.checkIdle()
+    })
+    ch.on('return', (msg: Message) => {
+      // An own key only: amqplib decodes a header named __proto__ into the prototype.
+      const headers = msg.properties.headers
+      const token = headers !== undefined && Object.hasOwn(headers, TOKEN_HEADER) ? headers[TOKEN_HEADER] : undefined
+      const key = returnKey(token, msg.properties.messageId)
+      if (key !== undefined) window.returned.add(key)
+    })
+  }
+
+  /** The window of `ch`: almost always the current channel's. */
+  private windowFor (ch: Channel): ConfirmWindow<Job> {
+    if (ch === this.windowOf) return this.window!
+    const window = this.windows.get(ch)
+    if (window === undefined) throw new Error('a confirm channel the publisher did not set up')
+    return window
   }
 
   /**
@@ -290,23 +338,28 @@ export class Publisher {
   }
 
   /**
-   * A basic.return is matched to its publish by message id. A mandatory
-   * publish whose id is already in flight (a caller's own id used twice, a
-   * retry copy) also gets a token header, so each return finds its own.
+   * A basic.return is matched to its publish by message id. An id the
+   * envelope made for this publish is in flight nowhere else. Any other (a
+   * caller's own, a retry copy's) is counted while in flight, and a second
+   * one with the same id gets a token header, so each return finds its own;
+   * so does one that looks like an id made here, which a caller may have
+   * copied from a publish still in flight.
    */
   private tag (job: Job): void {
-    if (!job.mandatory) return
+    if (!job.mandatory || job.freshId) return
     const id = job.messageId!
     const n = this.idsInFlight.get(id) ?? 0
     this.idsInFlight.set(id, n + 1)
-    if (n > 0 && job.token === undefined) {
+    job.tagged = true
+    if ((n > 0 || isOwnIdForm(id)) && job.token === undefined) {
       job.token = uniqueId()
       job.props.headers = { ...job.props.headers, [TOKEN_HEADER]: job.token }
     }
   }
 
   private untag (job: Job): void {
-    if (!job.mandatory) return
+    if (!job.tagged) return
+    job.tagged = false
     const id = job.messageId!
     const n = this.idsInFlight.get(id) ?? 0
     if (n <= 1) this.idsInFlight.delete(id)
@@ -352,18 +405,18 @@ export class Publisher {
     this.checkIdle()
   }
 
-  private confirmed (job: Job, err: Error | null): void {
+  private confirmed (job: Job, window: ConfirmWindow<Job>, err: Error | null): void {
     // Late confirms count too: they say how the channel fares.
     if (err === null) this.onAck()
-    else if (err.message === 'message nacked' && job.ch === this.channel.current) this.onNack()
-    const unroutable = job.mandatory && this.returned.get(job.ch!)?.delete(returnKey(job.token, job.messageId)!) === true
+    else if (err.message === NACKED && job.ch === this.channel.current) this.onNack()
+    const unroutable = job.mandatory && window.returned.size > 0 && window.returned.delete(returnKey(job.token, job.messageId)!)
     this.untag(job)
     if (job.done) return
-    this.inFlight.delete(job)
     if (unroutable) this.fail(job, new FST_AMQP_UNROUTABLE(job.exchange, job.routingKey))
     else if (err) this.fail(job, this.publishError(job, err))
     else {
       job.done = true
+      this.unsettled--
       job.resolve(job.value)
     }
     this.checkIdle()
@@ -389,6 +442,8 @@ export class Publisher {
   private fail (job: Job, err: Error): void {
     if (job.done) return
     job.done = true
+    // A written one (only confirmed publishes are kept once written) is no longer awaited.
+    if (job.ch !== undefined) this.unsettled--
     // Format the stack now: V8 keeps an unformatted one as live frames, whose
     // closures hold the message, body included, for as long as the error lives.
     err.stack = String(err.stack)
@@ -403,7 +458,7 @@ export class Publisher {
    */
   private publishError (job: Job, err: Error): Error {
     const { exchange, routingKey } = job
-    if (err.message === 'message nacked') return new FST_AMQP_PUBLISH_NACKED(exchange, routingKey, { cause: err })
+    if (err.message === NACKED) return new FST_AMQP_PUBLISH_NACKED(exchange, routingKey, { cause: err })
     const closedWith = closeError(job.ch!)
     // The exchange was deleted after it was checked ('lost' forgets it, so it is checked again).
     if (exchange !== '' && missingExchange(closedWith) === exchange) return new FST_AMQP_EXCHANGE_NOT_FOUND(exchange, { cause: closedWith })
@@ -446,17 +501,21 @@ export class Publisher {
         for (const job of late) this.fail(job, this.later(this.waitError(job.timeout)))
       }
     }
-    for (const job of this.inFlight) {
-      if (job.deadline > now) continue
-      this.inFlight.delete(job)
+    for (const job of this.written()) {
+      if (job.done || job.deadline > now) continue
       const why = this.conn.blocked ? `no confirm within ${job.timeout} ms; the broker blocks publishing` : `no confirm within ${job.timeout} ms`
       this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, why)))
     }
     this.checkIdle()
   }
 
+  /** Every publish written and not yet confirmed, on any channel (a closed one's are failed already). */
+  private * written (): IterableIterator<Job> {
+    for (const window of this.windows.values()) yield * window
+  }
+
   private checkIdle (): void {
-    if (this.buffer.length > 0 || this.inFlight.size > 0) return
+    if (this.buffer.length > 0 || this.unsettled > 0) return
     if (this.sweeper) {
       clearInterval(this.sweeper)
       this.sweeper = undefined
@@ -472,7 +531,7 @@ export class Publisher {
   async close (timeout: number): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.buffer.length > 0 || this.inFlight.size > 0) {
+    if (this.buffer.length > 0 || this.unsettled > 0) {
       await bounded(new Promise<void>((resolve) => { this.onIdle = resolve }), timeout)
     }
     this.onIdle = undefined
@@ -480,10 +539,9 @@ export class Publisher {
     this.buffer = []
     this.heldBytes = 0
     // Confirms still missing fail now, not whenever the channel's close is answered (never, on a blocked connection).
-    for (const job of this.inFlight) {
+    for (const job of this.written()) {
       this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, 'the app closed before the broker confirmed it')))
     }
-    this.inFlight.clear()
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = undefined
     await this.channel.close()
