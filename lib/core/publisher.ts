@@ -122,6 +122,8 @@ export class Publisher {
   private windowOf: Channel | undefined
   /** Publishes written and not yet settled (confirmed, failed or timed out). */
   private unsettled = 0
+  /** No written publish is due before this (it may be earlier than the first due: then a sweep finds none). */
+  private earliest = Infinity
   private readonly exchanges: KnownExchanges
   private buffer: Job[] = []
   /** Bytes held by the jobs in `buffer`. */
@@ -277,6 +279,7 @@ export class Publisher {
     if (this.confirm) {
       job.ch = ch
       this.unsettled++
+      if (job.deadline < this.earliest) this.earliest = job.deadline
       this.watch()
     }
     return true
@@ -501,10 +504,19 @@ export class Publisher {
         for (const job of late) this.fail(job, this.later(this.waitError(job.timeout)))
       }
     }
-    for (const job of this.written()) {
-      if (job.done || job.deadline > now) continue
-      const why = this.conn.blocked ? `no confirm within ${job.timeout} ms; the broker blocks publishing` : `no confirm within ${job.timeout} ms`
-      this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, why)))
+    // The written ones are looked through only once one may be due: not every 50 ms with thousands in flight.
+    if (now >= this.earliest) {
+      let next = Infinity
+      for (const job of this.written()) {
+        if (job.done) continue
+        if (job.deadline > now) {
+          if (job.deadline < next) next = job.deadline
+          continue
+        }
+        const why = this.conn.blocked ? `no confirm within ${job.timeout} ms; the broker blocks publishing` : `no confirm within ${job.timeout} ms`
+        this.fail(job, this.later(new FST_AMQP_PUBLISH_UNCONFIRMED(job.exchange, job.routingKey, why)))
+      }
+      this.earliest = next
     }
     this.checkIdle()
   }
