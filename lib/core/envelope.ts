@@ -369,8 +369,11 @@ export class Envelope {
    */
   private seal (kind: OutgoingKind, exchange: string, routingKey: string, content: Buffer, props: PublishProperties, checkBody = true, freshId = false): Outgoing {
     if (checkBody) {
-      const limit = this.bodyLimit()
-      if (content.length > limit.bytes) throw new FST_AMQP_MESSAGE_TOO_LARGE(content.length, limit.bytes, limit.name)
+      const broker = this.opts.brokerMaxMessageSize()
+      if (content.length > this.opts.maxMessageSize || (broker !== undefined && content.length > broker)) {
+        const limit = this.bodyLimit()
+        throw new FST_AMQP_MESSAGE_TOO_LARGE(content.length, limit.bytes, limit.name)
+      }
     }
     if (props.headers !== undefined) props.headers = this.snapshotHeaders(props.headers)
     const headerBytes = props.headers === undefined ? 0 : this.headerBytes(props.headers)
