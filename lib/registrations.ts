@@ -37,8 +37,10 @@ let generation = 0
 /** Every core registered in one Fastify app, its encapsulated instances included, keyed by the app's server (which they share). */
 const apps = new WeakMap<object, Set<Registration>>()
 
-/** One `app.amqp` per instance (and generation), built on first access. */
-const facades = new WeakMap<object, { generation: number, facade: AmqpDecorator }>()
+/** Where an instance keeps its `app.amqp` (and the generation it was built in), built on first access. */
+const FACADE = Symbol('fastify-warren.facade')
+
+interface CachedFacade { generation: number, facade: AmqpDecorator }
 
 /** The registrations `instance` sees: its own, then its ancestors' (the nearest wins). */
 function visible (instance: object): Registry {
@@ -109,7 +111,8 @@ async function stop (r: Registration): Promise<void> {
  * (app.addSchema()).
  */
 function amqpOf (instance: FastifyInstance): AmqpDecorator {
-  const hit = facades.get(instance)
+  // An own property, read on every `app.amqp`: an encapsulated instance must not find its parent's.
+  const hit = Object.hasOwn(instance, FACADE) ? (instance as unknown as Record<symbol, CachedFacade>)[FACADE] : undefined
   if (hit !== undefined && hit.generation === generation) return hit.facade
   const cores = visible(instance)
   const host = { schemas: () => instance.getSchemas() }
@@ -120,6 +123,6 @@ function amqpOf (instance: FastifyInstance): AmqpDecorator {
     const r = cores.get(name) as Registration
     Object.defineProperty(facade, name, { value: facadeOf(r.core, instance, host, r.consumers), enumerable: true })
   }
-  facades.set(instance, { generation, facade: facade as AmqpDecorator })
+  Object.defineProperty(instance, FACADE, { value: { generation, facade }, configurable: true, writable: true })
   return facade as AmqpDecorator
 }
