@@ -12,6 +12,9 @@ export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:56
 /** Whether the broker tests run on the in-memory broker (AMQP_URL=memory://<name>) rather than RabbitMQ. */
 export const ON_MEMORY = AMQP_URL.startsWith('memory:')
 
+/** Plugin options under every test's own: WARREN_COALESCE_WRITES=0 (npm run test:no-coalesce) turns write coalescing off. */
+export const TEST_OPTIONS: Readonly<Record<string, unknown>> = process.env.WARREN_COALESCE_WRITES === '0' ? { coalesceWrites: false } : {}
+
 /**
  * A raw connection to the broker under test, for arranging and inspecting it:
  * amqplib to RabbitMQ, or the same promise API on the memory broker the
@@ -51,7 +54,7 @@ export async function build (t: TestLike, opts: Record<string, unknown> = {}, { 
     await app.close()
     if (own) await deleteExchange(own)
   })
-  await app.register(warren, { url: AMQP_URL, ...opts } as any)
+  await app.register(warren, { url: AMQP_URL, ...TEST_OPTIONS, ...opts } as any)
   if (ready) await app.ready()
   return app
 }
@@ -286,7 +289,7 @@ export async function buildLogged (t: TestLike, opts: Record<string, unknown> = 
     await app.close()
     if (own) await deleteExchange(own)
   })
-  await app.register(warren, { url: AMQP_URL, ...opts } as any)
+  await app.register(warren, { url: AMQP_URL, ...TEST_OPTIONS, ...opts } as any)
   if (ready) await app.ready()
   return { app, lines }
 }

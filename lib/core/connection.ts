@@ -122,7 +122,9 @@ export class Connection extends EventEmitter {
         connectTimeout: opts.connectTimeout,
         connectionName: this.role === 'publish' ? opts.connectionName : `${opts.connectionName} (consumers)`,
         ...(opts.tls === undefined ? {} : { tls: opts.tls }),
-        auth: opts.auth
+        auth: opts.auth,
+        coalesceWrites: opts.coalesceWrites,
+        warn: (fields, message) => log.warn(fields, message)
       })
     } catch (err) {
       this.state = 'closed'

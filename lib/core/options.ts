@@ -36,6 +36,8 @@ export interface NormalizedOptions {
   asyncapi: NormalizedAsyncApi
   /** Where the host serves health() as a readiness route, if anywhere. */
   healthRoute: string | undefined
+  /** Whether amqplib's writes are coalesced, one writev per turn of its muxer. */
+  coalesceWrites: boolean
 }
 
 /** @internal The AsyncAPI options after validation. */
@@ -61,7 +63,7 @@ export const OPTION_NAMES: ReadonlySet<string> = new Set([
   'url', 'tls', 'auth', 'exchange', 'exchanges', 'prefetch', 'connectionName', 'heartbeat',
   'connectTimeout', 'reconnectDelay', 'reconnectDelayMax', 'publishTimeout',
   'publishBuffer', 'publishBufferBytes', 'maxMessageSize', 'closeTimeout',
-  'publishes', 'asyncapi', 'healthRoute', 'name', 'queueType'
+  'publishes', 'asyncapi', 'healthRoute', 'name', 'queueType', 'coalesceWrites'
 ])
 
 /**
@@ -91,7 +93,8 @@ export const DEFAULTS = {
   publishBufferBytes: 64 * 1024 * 1024,
   // RabbitMQ's own default max_message_size (128 MiB).
   maxMessageSize: 134217728,
-  closeTimeout: 30000
+  closeTimeout: 30000,
+  coalesceWrites: true
 } as const
 
 /** @internal Throws FST_AMQP_INVALID_OPTION unless `value` is an integer in [min, max]. */
@@ -110,6 +113,12 @@ export function assertString (name: string, value: unknown, allowEmpty = false, 
   if (Buffer.byteLength(value) > 255) {
     throw new Err(name, 'longer than the 255 bytes AMQP allows')
   }
+  return value
+}
+
+/** @internal Throws FST_AMQP_INVALID_OPTION unless `value` is a boolean. */
+export function assertBoolean (name: string, value: unknown, Err: ErrorClass = FST_AMQP_INVALID_OPTION): boolean {
+  if (typeof value !== 'boolean') throw new Err(name, `expected a boolean, got ${describe(value)}`)
   return value
 }
 
@@ -398,6 +407,7 @@ export function normalizeOptions (opts: unknown): NormalizedOptions {
     closeTimeout: o.closeTimeout === undefined ? DEFAULTS.closeTimeout : assertInteger('closeTimeout', o.closeTimeout, 0, 600000),
     publishes: assertPublishes(o.publishes),
     asyncapi: assertAsyncApi(o.asyncapi, connectionName),
-    healthRoute: o.healthRoute === undefined ? undefined : assertPath('healthRoute', o.healthRoute)
+    healthRoute: o.healthRoute === undefined ? undefined : assertPath('healthRoute', o.healthRoute),
+    coalesceWrites: o.coalesceWrites === undefined ? DEFAULTS.coalesceWrites : assertBoolean('coalesceWrites', o.coalesceWrites)
   }
 }

@@ -1,32 +1,8 @@
 import { connect } from 'amqp-connection-manager'
 import { createSecureContext } from 'node:tls'
 import { credentials } from 'amqplib'
-import type { ChannelModel } from 'amqplib'
+import { coalesceWrites } from './coalesce-writes'
 import type { ConnectionManager, ConnectOptions, Transport } from './transport'
-
-/**
- * amqplib writes every frame group (a publish, an ack) to the socket with a
- * write of its own, from a muxer that drains the channels' buffers once per
- * turn of the event loop. Corking the socket while the muxer drains sends
- * each turn's frames in one writev instead: the same bytes in the same order,
- * many times fewer system calls. Left alone if amqplib's internals are not as
- * expected.
- */
-function coalesceWrites (model: ChannelModel): void {
-  const c = (model as unknown as { connection?: { muxer?: any, stream?: any } }).connection
-  const mux = c?.muxer
-  const stream = c?.stream
-  if (typeof mux?._readIncoming !== 'function' || typeof stream?.cork !== 'function' || typeof stream?.uncork !== 'function') return
-  const drain = mux._readIncoming
-  mux._readIncoming = function (this: unknown, ...args: unknown[]) {
-    stream.cork()
-    try {
-      return drain.apply(this, args)
-    } finally {
-      stream.uncork()
-    }
-  }
-}
 
 /**
  * The socket options amqplib hands to tls.connect() for amqps:// URLs: one
@@ -61,8 +37,10 @@ export function amqplibTransport (urls: string[]): Transport {
           ...(o.auth === 'external' ? { credentials: credentials.external() } : {})
         }
       })
-      // First among the listeners, so the core's sees a connection already coalescing.
-      manager.prependListener('connect', ({ connection }) => coalesceWrites(connection as unknown as ChannelModel))
+      if (o.coalesceWrites !== false) {
+        // First among the listeners, so the core's sees a connection already coalescing.
+        manager.prependListener('connect', ({ connection }) => { coalesceWrites(connection, o.warn) })
+      }
       return manager as unknown as ConnectionManager
     }
   }

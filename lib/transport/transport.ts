@@ -41,6 +41,10 @@ export interface ConnectOptions {
   tls?: Pick<TlsConnectionOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'pfx' | 'servername' | 'rejectUnauthorized'>
   /** The SASL mechanism: PLAIN with the URL's user and password, or EXTERNAL (the client certificate). @default 'plain' */
   auth?: 'plain' | 'external'
+  /** Whether amqplib's writes go out one writev per turn of its muxer (coalesce-writes.ts). @default true */
+  coalesceWrites?: boolean
+  /** Where the transport reports what should be logged as a warning (the core's log). */
+  warn?: (fields: Record<string, unknown>, message: string) => void
 }
 
 /** @internal Makes connection managers for one plugin instance's URLs. */

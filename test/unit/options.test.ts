@@ -20,6 +20,7 @@ t.test('normalizeOptions fills every default', async (t) => {
     name: undefined
   })
   t.same(DEFAULTS.exchange, 'warren')
+  t.equal(normalizeOptions({ url }).coalesceWrites, true)
 })
 
 t.test('normalizeOptions accepts a list of URLs and every option in range', async (t) => {
@@ -32,13 +33,15 @@ t.test('normalizeOptions accepts a list of URLs and every option in range', asyn
     connectTimeout: 1,
     reconnectDelay: 10,
     publishTimeout: 1,
-    closeTimeout: 0
+    closeTimeout: 0,
+    coalesceWrites: false
   })
   t.same(o.urls.length, 2)
   t.equal(o.exchange, 'app')
   t.equal(o.prefetch, 1)
   t.equal(o.heartbeat, 0)
   t.equal(o.closeTimeout, 0)
+  t.equal(o.coalesceWrites, false)
 })
 
 const bad: Array<[string, unknown, string]> = [
@@ -64,6 +67,8 @@ const bad: Array<[string, unknown, string]> = [
   ['a reconnect delay under 10 ms', { url, reconnectDelay: 1 }, 'reconnectDelay'],
   ['a zero publish timeout', { url, publishTimeout: 0 }, 'publishTimeout'],
   ['a negative close timeout', { url, closeTimeout: -5 }, 'closeTimeout'],
+  ['coalesceWrites as a string', { url, coalesceWrites: 'false' }, 'coalesceWrites'],
+  ['coalesceWrites as a number', { url, coalesceWrites: 0 }, 'coalesceWrites'],
   ['exchanges given as a list', { url, exchanges: ['logs'] }, 'exchanges'],
   ['an exchange of an unknown type', { url, exchanges: { logs: 'broadcast' } }, 'exchanges["logs"]'],
   ['an exchange with an empty name', { url, exchanges: { '': 'fanout' } }, 'exchanges[""]'],
