@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { resolve } from 'node:path'
-import amqplib, { type ChannelModel } from 'amqplib'
+import { dirname, extname, join, resolve } from 'node:path'
+import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib'
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { WarrenOptions } from '../lib/index'
+import type { WarrenClient, WarrenClientOptions, WarrenOptions } from '../lib/index'
 import { MESSAGE } from './message'
 import { rotation } from './stats'
 
@@ -14,6 +14,17 @@ import { rotation } from './stats'
 export const PLUGIN_PATH = process.env.BENCH_PLUGIN ? resolve(process.env.BENCH_PLUGIN) : resolve(__dirname, '..', 'lib', 'index.ts')
 
 const warren: typeof import('../lib/index') = require(PLUGIN_PATH)
+
+/**
+ * The Express entry of the same build, beside its index: lib/express.ts for
+ * the source, dist/express.js when BENCH_PLUGIN is dist/index.js.
+ */
+export const EXPRESS_PATH = join(dirname(PLUGIN_PATH), `express${extname(PLUGIN_PATH)}`)
+
+/** Loads the Express entry of the build under test (see EXPRESS_PATH): warrenMiddleware, warrenErrorHandler... */
+export function expressEntry (): typeof import('../lib/express') {
+  return require(EXPRESS_PATH)
+}
 
 export { MESSAGE } from './message'
 
@@ -119,12 +130,34 @@ export function rawConnect (url: string): Promise<ChannelModel> {
   return amqplib.connect(url, { noDelay: true })
 }
 
+/**
+ * The hand-written equivalent of the plugin's publish(), with the same
+ * guarantees: the body as JSON, persistent, mandatory, and the broker's
+ * confirm awaited.
+ */
+export function rawPublish (ch: ConfirmChannel, exchange: string, key: string, body: unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ch.publish(exchange, key, Buffer.from(JSON.stringify(body)), { persistent: true, mandatory: true, contentType: 'application/json' }, (err) => {
+      if (err) reject(err)
+      else resolve()
+    })
+  })
+}
+
 /** A Fastify app with the plugin registered (quiet logger), ready unless told otherwise. */
 export async function pluginApp (url: string, options: Partial<WarrenOptions> = {}, { ready = true } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   await app.register(warren, { url, connectionName: 'warren-bench', ...options })
   if (ready) await app.ready()
   return app
+}
+
+/**
+ * The client of the build under test made by createWarren() (not started),
+ * with the options pluginApp() gives the plugin: for the Express app.
+ */
+export function pluginClient (url: string, options: Partial<WarrenClientOptions> = {}): WarrenClient {
+  return warren.createWarren({ url, connectionName: 'warren-bench', ...options })
 }
 
 /**

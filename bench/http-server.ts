@@ -1,26 +1,18 @@
 /*
- * The HTTP service the HTTP scenario loads, in a process of its own so that
- * autocannon (in the parent) does not share its event loop. Three routes that
- * differ only in what they do with the body: nothing (the bare route), a
+ * The Fastify service the HTTP scenario loads, in a process of its own so
+ * that autocannon (in the parent) does not share its event loop. Three routes
+ * that differ only in what they do with the body: nothing (the bare route), a
  * confirmed publish through the plugin, and the same through raw amqplib.
- * Started by bench/scenarios/http.ts with fork(); it sends { port } when listening.
+ * bench/http-express-server.ts is the same service in Express. Started by
+ * bench/scenarios/http.ts with fork(); it sends { port } when listening, and
+ * closes when the parent disconnects.
  */
-import type { ConfirmChannel } from 'amqplib'
-import { pluginApp, rawConnect } from './harness'
+import { pluginApp, rawConnect, rawPublish } from './harness'
 
 interface Config {
   url: string
   exchange: string
   queue: string
-}
-
-function rawPublish (ch: ConfirmChannel, exchange: string, key: string, body: unknown): Promise<void> {
-  return new Promise((resolve, reject) => {
-    ch.publish(exchange, key, Buffer.from(JSON.stringify(body)), { persistent: true, mandatory: true, contentType: 'application/json' }, (err) => {
-      if (err) reject(err)
-      else resolve()
-    })
-  })
 }
 
 async function main (config: Config): Promise<void> {

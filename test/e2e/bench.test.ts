@@ -58,6 +58,7 @@ t.test('npm run bench --quick reports every scenario for the plugin and raw amqp
     'rpc-p50': ['plugin', 'raw'],
     'rpc-p99': ['plugin', 'raw'],
     http: ['plugin', 'raw', 'bare'],
+    'http-express': ['plugin', 'raw', 'bare'],
     'memory-rss-growth': ['plugin', 'raw'],
     'memory-heap-growth': ['plugin', 'raw'],
     'memory-rss-peak': ['plugin', 'raw']

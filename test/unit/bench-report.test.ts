@@ -3,7 +3,8 @@ import { parseMachineStat, parseProcStat, pidListening, saturation } from '../..
 import { bodyOfSize, curvesText, messagesAtSize, sizeLabel, summarizeCurve } from '../../bench/curves'
 import { niceMax } from '../../bench/curves-chart'
 import { markdownGrid, peersRows, textGrid } from '../../bench/peers-table'
-import { ratioText, roundRatios, summarize } from '../../bench/report'
+import { chart } from '../../bench/chart'
+import { ratioText, roundRatios, summarize, textTable } from '../../bench/report'
 import { rotation } from '../../bench/stats'
 import type { Row } from '../../bench/harness'
 
@@ -82,6 +83,31 @@ t.test('the peers table has a line per client and n/a where a client lacks the f
   t.equal(markdownGrid(rows!).split('\n')[1], '| --- | --- | --- |')
   t.equal(peersRows([summarize(row({ id: 'publish', samples: { raw: [1], plugin: [1] } }))], ['raw', 'plugin'], labels), undefined,
     'no table without a peer')
+})
+
+t.test('an HTTP row is judged plugin against raw, with the bare route beside them for information, in the table and the chart', async (t) => {
+  const figures = [['http', 'Fastify'], ['http-express', 'Express']].map(([id, host]) => summarize(row({
+    id,
+    title: `HTTP POST, ${host}`,
+    unit: 'req/s',
+    samples: { plugin: [95, 99], raw: [100, 100], bare: [300, 300] },
+    goal: { ratioAtLeast: 0.95 }
+  })))
+  for (const f of figures) {
+    t.equal(f.ratio!.toFixed(2), '0.97', `${f.id}: plugin over raw, not over bare`)
+    t.same(f.ratioRange, [0.95, 0.99])
+    t.equal(f.target, '≥ 0.95× raw')
+    t.equal(f.met, true)
+    t.equal(f.ratios?.bare.median, 3, 'bare gets a ratio too, which judges nothing')
+  }
+  const text = textTable(figures)
+  t.match(text, /\nHTTP POST, Fastify\s+req\/s\s+97\s+100\s+300\s+0\.97 \(0\.95–0\.99\)\s+≥ 0\.95× raw\s+yes\n/)
+  t.match(text, /\nHTTP POST, Express\s+req\/s\s+97\s+100\s+300\s+0\.97 \(0\.95–0\.99\)\s+≥ 0\.95× raw\s+yes\n/)
+  const svg = chart(figures, 'a run')
+  t.ok(svg.includes('HTTP POST, Fastify') && svg.includes('HTTP POST, Express'), 'both rows are charted')
+  t.equal(svg.match(/>bare</g)?.length, 2, 'each with its bare bar')
+  t.equal(svg.match(/plugin\/raw 0\.97/g)?.length, 2, 'and its ratio to raw')
+  t.equal(peersRows(figures, ['raw', 'plugin', 'rabbitmq-client'], {}), undefined, 'the HTTP rows are not in the peers table')
 })
 
 t.test('a curve has the median and the per-round ratios at each point, and prints as a table', async (t) => {
