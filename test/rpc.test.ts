@@ -82,7 +82,7 @@ t.test('a remote handler that throws rejects the request with FST_AMQP_RPC_REMOT
   t.equal(err.code, 'FST_AMQP_RPC_REMOTE_ERROR')
   t.match(err.message, /out of stock/)
   t.same(err.remote, { message: 'out of stock', code: 'E_STOCK' })
-  t.match(err.stack, /request\(\) called at/, 'the stack points back at the caller')
+  t.match(err.stack, /--- request\(\) awaited at ---[\s\S]*at async [^\n]*rpc\.test\.ts/, 'the stack points back at the code awaiting the request')
 })
 
 t.test('a remote handler returning nothing replies null, and a non-serialisable return becomes a remote error', async (t) => {

@@ -52,12 +52,11 @@ interface Pending {
   routingKey: string
 }
 
-/** What request() waits with: one reply, decoded, or a coded error carrying the caller's stack. */
+/** What request() waits with: one reply, decoded, or a coded error. */
 class RequestWaiter implements Waiter {
   constructor (
     private readonly envelope: Envelope,
     private readonly call: Call,
-    private readonly origin: Origin,
     private readonly resolve: (body: unknown) => void,
     private readonly reject: (err: Error) => void
   ) {}
@@ -91,7 +90,7 @@ class RequestWaiter implements Waiter {
   }
 
   failed (err: Error): void {
-    this.reject(withOrigin(err, this.origin))
+    this.reject(err)
   }
 
   closed (): void {
@@ -142,12 +141,22 @@ export class RpcClient {
     return this.publisher.buffered
   }
 
-  /** Resolves with the decoded reply; rejects with a coded error, at the latest after `call.timeout` ms. */
-  request (call: Call, message: Outgoing): Promise<unknown> {
-    const origin = callerStack(RpcClient.prototype.request, 'request()')
-    return new Promise((resolve, reject) => {
-      this.call(call, message, new RequestWaiter(this.envelope, call, origin, resolve, reject))
-    })
+  /**
+   * Resolves with the decoded reply; rejects with a coded error, at the
+   * latest after `call.timeout` ms, with the stack of the code awaiting it
+   * appended: the error is made later, in a callback, with no caller of its
+   * own. That stack is taken only on failure, from V8's async stack trace
+   * (every `await` up the chain); taking the caller's stack on every call
+   * cost a request 5 µs.
+   */
+  async request (call: Call, message: Outgoing): Promise<unknown> {
+    try {
+      return await new Promise((resolve, reject) => {
+        this.call(call, message, new RequestWaiter(this.envelope, call, resolve, reject))
+      })
+    } catch (err) {
+      throw withAwaiters(err as Error, 'request()')
+    }
   }
 
   /**
@@ -234,7 +243,18 @@ export function callerStack (fn: Function, method: string): Origin {
 }
 
 /** @internal Appends the caller's stack to a late error. */
-export function withOrigin (err: Error, origin: Origin): Error {
-  if (origin.stack && err.stack) err.stack += `\n    --- ${origin.method} called at ---` + origin.stack.slice(origin.stack.indexOf('\n'))
+export function withOrigin (err: Error, origin: Origin, how = 'called'): Error {
+  if (origin.stack && err.stack) err.stack += `\n    --- ${origin.method} ${how} at ---` + origin.stack.slice(origin.stack.indexOf('\n'))
   return err
+}
+
+/**
+ * @internal
+ * Appends to a late error the stack of the code awaiting it: called in the
+ * `catch` of an async function, V8 lists every function up the `await` chain.
+ */
+export function withAwaiters (err: Error, method: string): Error {
+  const here: Origin = { method }
+  Error.captureStackTrace(here, withAwaiters)
+  return withOrigin(err, here, 'awaited')
 }
