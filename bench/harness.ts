@@ -45,7 +45,7 @@ export interface Row {
   /** The implementation the plugin is divided by. */
   baseline: string
   /** What the plugin should reach: a ratio to the baseline, or a ceiling on its own median. */
-  goal?: { ratioAtLeast?: number, atMost?: number }
+  goal?: { ratioAtLeast?: number, ratioAtMost?: number, atMost?: number }
   /** Whether the target is met, for a target the scenario judges itself (memory). */
   met?: boolean
   /** The target in words, for a target the scenario judges itself. */

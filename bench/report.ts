@@ -80,6 +80,9 @@ export function summarize (row: Row): Figure {
   if (row.goal?.ratioAtLeast !== undefined) {
     target = `≥ ${row.goal.ratioAtLeast.toFixed(2)}× ${row.baseline}`
     met = ratio !== undefined && ratio >= row.goal.ratioAtLeast
+  } else if (row.goal?.ratioAtMost !== undefined) {
+    target = `≤ ${row.goal.ratioAtMost.toFixed(2)}× ${row.baseline}`
+    met = ratio !== undefined && ratio <= row.goal.ratioAtMost
   } else if (row.goal?.atMost !== undefined) {
     target = `≤ ${row.goal.atMost} ${row.unit}`
     met = medians.plugin <= row.goal.atMost

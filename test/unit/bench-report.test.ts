@@ -58,6 +58,17 @@ t.test('every implementation gets its ratios to the baseline; a ratio goal is ju
   t.equal(summarize(row({ samples: { plugin: [1], raw: [1] }, noRatio: true })).ratio, undefined, 'noRatio: none')
 })
 
+t.test('a ceiling on the ratio (CPU, latency) is met at or below it, judged on the median of the per-round ratios', async (t) => {
+  const cpu = (plugin: number[]) => summarize(row({ unit: 'µs', better: 'lower', samples: { raw: [10, 10, 10], plugin }, goal: { ratioAtMost: 1.05 } }))
+  const under = cpu([10.4, 10.6, 9.9])
+  t.equal(under.target, '≤ 1.05× raw')
+  t.equal(under.ratio, 1.04)
+  t.equal(under.met, true)
+  const over = cpu([10.6, 10.7, 9.9])
+  t.equal(over.ratio, 1.06)
+  t.equal(over.met, false, 'a median ratio of 1.06 misses 1.05')
+})
+
 t.test('a ratio prints with the range of its rounds, unless they all agree', async (t) => {
   t.equal(ratioText({ median: 1.0234, min: 0.98, max: 1.051 }), '1.02 (0.98–1.05)')
   t.equal(ratioText({ median: 1.001, min: 1.0, max: 1.004 }), '1.00')
