@@ -138,3 +138,21 @@ t.test('a caller reusing the message id the plugin gave a publish still in fligh
   t.same(outcomes.filter(([, b]) => b !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
   t.equal((await ch.checkQueue(key)).messageCount, 51, 'and the routable ones are in the queue')
 })
+
+t.test('publishing far faster than the socket drains adds no listeners per congestion: no MaxListenersExceededWarning', async (t) => {
+  const key = uniqueName(t)
+  const { ch, queues } = await admin(t)
+  queues.push(key)
+  await ch.assertQueue(key, { durable: false, arguments: { 'x-max-length': 10 } })
+  const app = await build(t)
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`) }
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  // Each wave writes more frames in one turn than amqplib's channel buffer holds (1024 each side of its PassThrough), so the publisher waits for its drain again.
+  for (let wave = 0; wave < 15; wave++) {
+    await Promise.all(Array.from({ length: 5000 }, (_, i) => app.amqp.publish(key, { wave, i }, { exchange: '' })))
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], 'no listener leak warning')
+})

@@ -331,12 +331,15 @@ export class Publisher {
   private congest (ch: Channel): void {
     if (this.congested === ch) return
     this.congested = ch
+    const closed = (): void => {
+      if (this.congested === ch) this.congested = undefined
+    }
+    // One pair of listeners per congestion, each removing the other: a channel congests thousands of times in its life.
+    ch.once('close', closed)
     ch.once('drain', () => {
+      ch.removeListener('close', closed)
       if (this.congested === ch) this.congested = undefined
       this.flush()
-    })
-    ch.once('close', () => {
-      if (this.congested === ch) this.congested = undefined
     })
   }
 
