@@ -65,6 +65,8 @@ function returnKey (token: unknown, messageId: unknown): string | undefined {
 const SWEEP_EVERY = 50
 
 const EMPTY = Buffer.alloc(0)
+/** What a written job keeps of its properties: nothing (they were let go with the body). */
+const NO_PROPS: PublishProperties = Object.freeze({})
 
 /** The message of the error a nacked publish is confirmed with (as amqplib's callbacks have it). */
 const NACKED = 'message nacked'
@@ -274,7 +276,7 @@ export class Publisher {
       return true
     }
     job.content = EMPTY
-    job.props = {}
+    job.props = NO_PROPS
     if (!room) this.congest(ch)
     if (this.confirm) {
       job.ch = ch
