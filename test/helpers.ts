@@ -26,7 +26,7 @@ export async function connectBroker (): Promise<amqplib.ChannelModel> {
   return await connectMemory(brokerNamed(new URL(AMQP_URL).hostname)) as unknown as amqplib.ChannelModel
 }
 
-interface TestLike {
+export interface TestLike {
   name: string
   teardown (fn: () => unknown): void
 }

@@ -1,5 +1,7 @@
-import t from 'tap'
-import { admin, build, consumerApp, uniqueName } from './helpers'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import type { PublishReceipt } from '../lib/index'
+import { admin, build, consumerApp, uniqueName, type TestLike } from './helpers'
 
 t.test('publish() resolves once confirmed and the consumer receives the decoded JSON', async (t) => {
   const { app, key, got } = await consumerApp(t, 1)
@@ -96,47 +98,51 @@ t.test('publish() rejects bodies and arguments it cannot send with coded errors'
   await t.rejects(app.amqp.publish('k', {}, { exchnage: 'x' } as any), { code: 'FST_AMQP_INVALID_ARGUMENT', message: /exchnage/ })
 })
 
-t.test('two mandatory publishes in flight with the same message id, one routable and one not, each get their own outcome', async (t) => {
+/** An app, a queue of its own on the default exchange, and a key nothing is bound to. */
+async function routableAndNot (t: TestLike): Promise<{ app: FastifyInstance, key: string, nobody: string, queued: () => Promise<number> }> {
   const key = uniqueName(t)
   const { ch, queues } = await admin(t)
   queues.push(key)
   await ch.assertQueue(key, { durable: false })
   const app = await build(t)
-  const nobody = uniqueName(t, 'nobody')
-  const outcomes = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+  return { app, key, nobody: uniqueName(t, 'nobody'), queued: async () => (await ch.checkQueue(key)).messageCount }
+}
+
+/** Publishes one routable and one unroutable message at once; says how each ended. */
+async function pairOutcome (routable: Promise<PublishReceipt>, unroutable: Promise<PublishReceipt>): Promise<{ routed: string, lost: string, id: string | undefined }> {
+  const [routed, lost] = await Promise.allSettled([routable, unroutable])
+  return {
+    routed: routed.status,
+    lost: lost.status === 'rejected' ? (lost.reason as any).code : 'resolved',
+    id: routed.status === 'fulfilled' ? routed.value.messageId : undefined
+  }
+}
+
+function eachOwnOutcome (t: Test, outcomes: Array<{ routed: string, lost: string }>): void {
+  t.same(outcomes.filter((o) => o.routed !== 'fulfilled').length, 0, 'every routable publish resolved')
+  t.same(outcomes.filter((o) => o.lost !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
+}
+
+t.test('two mandatory publishes in flight with the same message id, one routable and one not, each get their own outcome', async (t) => {
+  const { app, key, nobody, queued } = await routableAndNot(t)
+  const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => {
     const messageId = `order-${i}`
-    const [routed, lost] = await Promise.allSettled([
-      app.amqp.publish(key, { i }, { exchange: '', messageId }),
-      app.amqp.publish(nobody, { i }, { exchange: '', messageId })
-    ])
-    return [routed.status, lost.status === 'rejected' ? (lost.reason as any).code : 'resolved']
+    return pairOutcome(app.amqp.publish(key, { i }, { exchange: '', messageId }), app.amqp.publish(nobody, { i }, { exchange: '', messageId }))
   }))
-  t.same(outcomes.filter(([a]) => a !== 'fulfilled').length, 0, 'every routable publish resolved')
-  t.same(outcomes.filter(([, b]) => b !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
-  t.equal((await ch.checkQueue(key)).messageCount, 100, 'and the 100 routable ones are in the queue')
+  eachOwnOutcome(t, outcomes)
+  t.equal(await queued(), 100, 'and the 100 routable ones are in the queue')
 })
 
 t.test('a caller reusing the message id the plugin gave a publish still in flight gets its own outcome', async (t) => {
-  const key = uniqueName(t)
-  const { ch, queues } = await admin(t)
-  queues.push(key)
-  await ch.assertQueue(key, { durable: false })
-  const app = await build(t)
-  const nobody = uniqueName(t, 'nobody')
+  const { app, key, nobody, queued } = await routableAndNot(t)
   // The plugin's ids are a per-process prefix and a counter: the next one is predictable.
   const { messageId: seen } = await app.amqp.publish(key, { i: -1 }, { exchange: '' })
   const next = (n: number): string => seen.slice(0, 12) + (parseInt(seen.slice(12), 36) + n).toString(36)
-  const outcomes = await Promise.all(Array.from({ length: 50 }, async (_, i) => {
-    const [routed, lost] = await Promise.allSettled([
-      app.amqp.publish(key, { i }, { exchange: '' }),
-      app.amqp.publish(nobody, { i }, { exchange: '', messageId: next(2 * i + 1) })
-    ])
-    return [routed.status, lost.status === 'rejected' ? (lost.reason as any).code : 'resolved', routed.status === 'fulfilled' ? routed.value.messageId === next(2 * i + 1) : false]
-  }))
-  t.equal(outcomes.filter(([, , same]) => same === true).length, 50, 'each unroutable publish reused the id of a routable one in flight')
-  t.same(outcomes.filter(([a]) => a !== 'fulfilled').length, 0, 'every routable publish resolved')
-  t.same(outcomes.filter(([, b]) => b !== 'FST_AMQP_UNROUTABLE').length, 0, 'every unroutable one rejected with FST_AMQP_UNROUTABLE')
-  t.equal((await ch.checkQueue(key)).messageCount, 51, 'and the routable ones are in the queue')
+  const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+    pairOutcome(app.amqp.publish(key, { i }, { exchange: '' }), app.amqp.publish(nobody, { i }, { exchange: '', messageId: next(2 * i + 1) }))))
+  t.equal(outcomes.filter((o, i) => o.id === next(2 * i + 1)).length, 50, 'each unroutable publish reused the id of a routable one in flight')
+  eachOwnOutcome(t, outcomes)
+  t.equal(await queued(), 51, 'and the routable ones are in the queue')
 })
 
 t.test('publishing far faster than the socket drains adds no listeners per congestion: no MaxListenersExceededWarning', async (t) => {
