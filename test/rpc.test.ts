@@ -102,6 +102,24 @@ t.test('request() to a routing key nobody serves rejects at once with FST_AMQP_U
   await t.rejects(app.amqp.request(uniqueName(t), {}, { timeout: 30000 }), { code: 'FST_AMQP_UNROUTABLE' })
 })
 
+t.test('concurrent requests to a missing exchange each reject with the stack of their own caller, once', async (t) => {
+  const app = await build(t)
+  const missing = uniqueName(t, 'missing')
+  const ask = async (who: string): Promise<any> => {
+    try {
+      return await app.amqp.request(uniqueName(t), { who }, { exchange: missing, timeout: 5000 })
+    } catch (err) {
+      return err
+    }
+  }
+  const errors = await Promise.all([ask('a'), ask('b'), ask('c')])
+  for (const err of errors) {
+    t.equal(err.code, 'FST_AMQP_EXCHANGE_NOT_FOUND')
+    t.equal(err.stack.split('--- request() awaited at ---').length - 1, 1, 'one block of awaiting frames, not one per request')
+    t.match(err.stack, /at async ask/, 'naming the function that awaited it')
+  }
+})
+
 t.test('closing the app rejects pending requests with FST_AMQP_CLOSED', async (t) => {
   const started = collector<boolean>(1)
   const release = deferred<string>()

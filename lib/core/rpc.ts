@@ -248,6 +248,9 @@ export function withOrigin (err: Error, origin: Origin, how = 'called'): Error {
   return err
 }
 
+/** The stack of each error withAwaiters() has appended to, as it was before. */
+const unannotated = new WeakMap<Error, string>()
+
 /**
  * @internal
  * Appends to a late error the stack of the code awaiting it: called in the
@@ -256,5 +259,17 @@ export function withOrigin (err: Error, origin: Origin, how = 'called'): Error {
 export function withAwaiters (err: Error, method: string): Error {
   const here: Origin = { method }
   Error.captureStackTrace(here, withAwaiters)
-  return withOrigin(err, here, 'awaited')
+  const base = unannotated.get(err)
+  if (base === undefined) {
+    unannotated.set(err, String(err.stack))
+    return withOrigin(err, here, 'awaited')
+  }
+  // Requests that shared a wait (one exchange check) reject with one error:
+  // each caller after the first gets a copy with its own frames, not the
+  // first's with every caller's appended.
+  const own = Object.create(Object.getPrototypeOf(err)) as Error
+  Object.defineProperties(own, Object.getOwnPropertyDescriptors(err))
+  own.stack = base
+  unannotated.set(own, base)
+  return withOrigin(own, here, 'awaited')
 }
