@@ -198,11 +198,14 @@ const otherCases: Case[] = [
       const acked = new Set<number>()
       const nacked: number[] = []
       const returned: Array<{ id: unknown, itsAckSeen: boolean }> = []
-      let highest = 0
+      // `multiple` confirms every publish up to its number not confirmed yet: single confirms may come before it, out of order.
+      const settled = new Set<number>()
       const take = (into: (n: number) => void) => (f: { deliveryTag: number, multiple: boolean }) => {
-        const from = f.multiple ? highest + 1 : f.deliveryTag
-        for (let n = from; n <= f.deliveryTag; n++) into(n)
-        highest = Math.max(highest, f.deliveryTag)
+        for (let n = f.multiple ? 1 : f.deliveryTag; n <= f.deliveryTag; n++) {
+          if (settled.has(n)) continue
+          settled.add(n)
+          into(n)
+        }
       }
       ch.on('ack', take((n) => acked.add(n)))
       ch.on('nack', take((n) => nacked.push(n)))
