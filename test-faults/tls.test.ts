@@ -5,7 +5,8 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import warren, { type WarrenMessage } from '../lib/index'
 import { collector, uniqueName, waitFor } from '../test/helpers'
 import { makeCerts } from '../test/tls-certs'
-import { canStartNodes, freePort, startNode, type RabbitNode } from './helpers/nodes'
+import { freePort } from '../test/free-port'
+import { canStartNodes, startNode, type RabbitNode } from './helpers/nodes'
 
 /*
  * TLS against RabbitMQ nodes of the test's own (never the shared broker on

@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '../../test/free-port'
 
 /*
  * RabbitMQ nodes of a test's own, beside the shared broker on 5672: each has
@@ -21,18 +22,6 @@ const live = new Set<RabbitNode>()
 process.on('exit', () => {
   for (const node of live) node.killNow()
 })
-
-/** A TCP port nobody listens on now. */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Whether something accepts connections on `port`. */
 function answers (port: number): Promise<boolean> {

@@ -1,10 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Parser } from '@asyncapi/parser'
 import amqplib, { type GetMessage } from 'amqplib'
+import { freePort } from '../free-port'
 import { AMQP_URL, uniqueName } from '../helpers'
 
 /*
@@ -41,17 +41,6 @@ export async function vhost (t: TestLike): Promise<string> {
   const url = new URL(AMQP_URL)
   url.pathname = '/' + encodeURIComponent(name)
   return url.toString()
-}
-
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /** A running example service. */
